@@ -1,0 +1,59 @@
+# Edge — build, test and demo entry points.
+#
+#   make deps         install missing Debian packages (apt-get; sudo when not root)
+#   make build        release build of the `edge` binary
+#   make test         deps + release build + all test suites (serially)
+#   make run          deps + build + demo: upstream.py on :9000, edge on :8080
+#   make bench-quick  edge vs nginx, wrk, 3 interleaved runs (Benchmarks/quick-compare.sh)
+#   make clean
+
+SHELL        := /bin/bash
+SWIFT        ?= swift
+CONFIG       ?= examples/edge.yaml
+EDGE_BIN     := $(CURDIR)/.build/release/edge
+UPSTREAM_PY  := Tests/IntegrationTests/upstream.py
+UPSTREAM_PORT ?= 9000
+
+# Debian package → command (or file) that proves it is installed.
+DEB_PACKAGES := liburing-dev curl nginx-light wrk procps
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+
+.PHONY: deps build test run bench-quick clean
+
+deps:
+	@missing=""; \
+	dpkg -s liburing-dev >/dev/null 2>&1 || [ -f /usr/include/liburing.h ] || missing="$$missing liburing-dev"; \
+	command -v curl  >/dev/null 2>&1 || missing="$$missing curl"; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	command -v wrk   >/dev/null 2>&1 || missing="$$missing wrk"; \
+	command -v ps    >/dev/null 2>&1 || missing="$$missing procps"; \
+	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
+	command -v cc    >/dev/null 2>&1 || missing="$$missing gcc"; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing:$$missing"; \
+	  $(SUDO) apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$missing; \
+	else \
+	  echo "deps: all present"; \
+	fi
+
+build:
+	$(SWIFT) build -c release --product edge
+
+# Integration tests bind ports and measure RSS/allocations: run serially.
+test: deps build
+	EDGE_BIN=$(EDGE_BIN) $(SWIFT) test
+
+run: deps build
+	@set -euo pipefail; \
+	python3 $(UPSTREAM_PY) serve --host 127.0.0.1 --port $(UPSTREAM_PORT) & up=$$!; \
+	trap 'kill $$up 2>/dev/null || true' EXIT INT TERM; \
+	echo "upstream.py (pid $$up) on 127.0.0.1:$(UPSTREAM_PORT)"; \
+	echo "try: curl localhost:8080/   curl localhost:8080/api/echo   curl localhost:9901/metrics"; \
+	$(EDGE_BIN) run --config $(CONFIG)
+
+bench-quick: deps build
+	EDGE_BIN=$(EDGE_BIN) Benchmarks/quick-compare.sh
+
+clean:
+	rm -rf .build

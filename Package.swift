@@ -1,0 +1,44 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Edge",
+    products: [
+        .executable(name: "edge", targets: ["Edge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // Thin C shim over liburing 2.3: macro wrappers, CPU pinning, socket options. No logic.
+        .target(
+            name: "CIOUring",
+            linkerSettings: [.linkedLibrary("uring")]
+        ),
+        // I/O-free codecs. Never depends on CIOUring.
+        .target(
+            name: "Protocols",
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+        ),
+        // The runtime and the `edge` command.
+        .executableTarget(
+            name: "Edge",
+            dependencies: [
+                "CIOUring",
+                "Protocols",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+        ),
+        .testTarget(name: "ProtocolsTests", dependencies: ["Protocols"]),
+        .testTarget(name: "EdgeTests", dependencies: ["Edge"]),
+        .testTarget(name: "IntegrationTests", dependencies: []),
+    ],
+    swiftLanguageModes: [.v6]
+)

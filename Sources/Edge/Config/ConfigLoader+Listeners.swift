@@ -1,0 +1,92 @@
+import Protocols
+
+/// `listeners[]`: bound sockets, their protocol, HTTP limits and routes.
+extension ConfigLoader {
+    static let listenerFields = ["name", "address", "protocol", "routes", "cluster", "http"]
+    static let httpFields = ["max_request_line", "max_header_bytes", "max_headers", "max_body",
+                             "header_timeout", "idle_timeout", "body_timeout"]
+    /// Protocols that parse today; the others are reserved words.
+    static let implementedProtocols: Set<ListenerProtocol> = [.http]
+
+    static func parseListeners(_ node: ConfigNode, clusters: [ClusterConfig]) throws(ConfigError) -> [ListenerConfig] {
+        let items = try node.list()
+        guard !items.isEmpty else { throw node.error("at least one listener is required") }
+        var listeners: [ListenerConfig] = []
+        for item in items {
+            let l = try parseListener(item, clusters: clusters)
+            if let first = listeners.first(where: { $0.name == l.name }) {
+                throw item.error("duplicate listener name '\(l.name)' (first defined at line \(first.location.line))")
+            }
+            if let first = listeners.first(where: { $0.address.canonicalKey == l.address.canonicalKey }) {
+                throw item.error("listener '\(l.name)' uses address \(l.address.text), already used by listener '\(first.name)' (line \(first.location.line))")
+            }
+            listeners.append(l)
+        }
+        return listeners
+    }
+
+    static func parseListener(_ node: ConfigNode, clusters: [ClusterConfig]) throws(ConfigError) -> ListenerConfig {
+        let m = try node.mapping(allowed: listenerFields)
+        let name = try name(m.required("name"))
+        let address = try m.required("address").socketAddress()
+        var proto = ListenerProtocol.http
+        if let n = m.optional("protocol") {
+            let words = [ListenerProtocol.http, .https, .tcp, .tls, .udp, .dtls].map(\.rawValue)
+            proto = ListenerProtocol(rawValue: try n.oneOf(words, what: "protocol")) ?? .http
+            guard implementedProtocols.contains(proto) else {
+                throw n.error("protocol '\(proto.rawValue)' is not implemented yet")
+            }
+        }
+        var http = HTTPListenerSettings()
+        if let n = m.optional("http") { http = try parseHTTPSettings(n) }
+
+        var routes: [RouteConfig] = []
+        let routesNode = m.optional("routes")
+        if let shorthand = m.optional("cluster") {
+            // `cluster: X` on a listener = one catch-all route to X.
+            if let routesNode { throw routesNode.error("give either 'routes' or 'cluster' on a listener, not both") }
+            let clusterName = try clusterReference(shorthand, clusters: clusters)
+            routes = [RouteConfig(action: .cluster(clusterName), location: shorthand.location)]
+        } else {
+            guard let routesNode else {
+                throw node.error("listener '\(name)' has no routes; add 'routes' (or 'cluster' for a catch-all)")
+            }
+            for item in try routesNode.list() {
+                routes.append(try parseRoute(item, clusters: clusters))
+            }
+            guard !routes.isEmpty else { throw routesNode.error("listener '\(name)' has no routes") }
+        }
+        return ListenerConfig(name: name, address: address, proto: proto, routes: routes, http: http, location: node.location)
+    }
+
+    static func parseHTTPSettings(_ node: ConfigNode) throws(ConfigError) -> HTTPListenerSettings {
+        let m = try node.mapping(allowed: httpFields)
+        var h = HTTPListenerSettings()
+        if let n = m.optional("max_request_line") { h.limits.maxRequestLine = Int(try n.sizeBytes(in: 64...(1 << 20))) }
+        if let n = m.optional("max_header_bytes") { h.limits.maxHeaderBytes = Int(try n.sizeBytes(in: 256...(1 << 20))) }
+        if let n = m.optional("max_headers") { h.limits.maxHeaderCount = try n.int(in: 1...10_000) }
+        if let n = m.optional("max_body") {
+            if (try? n.string()) == "unlimited" { h.maxBodyBytes = 0 } else {
+                h.maxBodyBytes = try n.sizeBytes(in: 0...UInt64(Int.max))
+            }
+        }
+        if let n = m.optional("header_timeout") { h.headerTimeoutMs = try n.durationMs() }
+        if let n = m.optional("idle_timeout") { h.idleTimeoutMs = try n.durationMs() }
+        if let n = m.optional("body_timeout") { h.bodyTimeoutMs = try n.durationMs() }
+        if h.limits.maxRequestLine > h.limits.maxHeaderBytes {
+            let at = m.optional("max_request_line") ?? node
+            throw at.error("max_request_line (\(h.limits.maxRequestLine) bytes) must not exceed max_header_bytes (\(h.limits.maxHeaderBytes) bytes)")
+        }
+        return h
+    }
+
+    /// A cluster name that must exist; the error lists the known ones.
+    static func clusterReference(_ node: ConfigNode, clusters: [ClusterConfig]) throws(ConfigError) -> String {
+        let name = try node.nonEmptyString()
+        guard clusters.contains(where: { $0.name == name }) else {
+            let known = clusters.map(\.name).sorted()
+            throw node.error("unknown cluster '\(name)' " + (known.isEmpty ? "(no clusters are defined)" : "(known: \(known.joined(separator: ", ")))"))
+        }
+        return name
+    }
+}

@@ -1,0 +1,147 @@
+import Glibc
+import Protocols
+
+// The validated configuration as the user wrote it (names, strings, arrays).
+// `ConfigLoader` builds it from YAML; `RouteTableCompiler` turns it into the
+// immutable hot-path snapshot. Nothing here is touched per request.
+
+/// A resolved socket address (IPv4 or IPv6) plus the text the user wrote.
+struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
+    var storage: sockaddr_storage
+    var length: socklen_t
+    /// As written in the config, e.g. "127.0.0.1:9000" or "[::1]:9000".
+    var text: String
+    var description: String { text }
+    var family: Int32 { Int32(storage.ss_family) }
+    static func == (a: SocketAddress, b: SocketAddress) -> Bool { a.text == b.text }
+}
+
+/// Where a value came from, for `file:line: field: problem` messages.
+struct SourceLocation: Sendable, Equatable {
+    var file: String
+    var line: Int
+}
+
+struct ConfigError: Error, Equatable, CustomStringConvertible {
+    var location: SourceLocation
+    /// Dotted path of the offending field, e.g. `listeners[0].routes[1].cluster`.
+    var field: String
+    var problem: String
+    /// `file:line: field: problem`. Parts that do not apply are left out: a YAML
+    /// syntax error has no field (`file:line: problem`), an unreadable file has
+    /// neither line nor field (`file: problem`; line 0 means "no line").
+    var description: String {
+        var out = location.file
+        if location.line > 0 { out += ":\(location.line)" }
+        if !field.isEmpty { out += ": \(field)" }
+        return out + ": \(problem)"
+    }
+}
+
+struct EdgeConfig: Sendable {
+    var runtime = RuntimeConfig()
+    var admin = AdminConfig()
+    var listeners: [ListenerConfig] = []
+    var clusters: [ClusterConfig] = []
+}
+
+struct RuntimeConfig: Sendable {
+    /// nil = auto (one reactor per allowed CPU).
+    var workers: Int? = nil
+    /// How long SIGTERM/SIGINT waits for in-flight requests before exiting.
+    var drainTimeoutMs: Int = 30_000
+    /// Log format for process logs on stderr: "text" or "json".
+    var logFormat: String = "text"
+    var logLevel: String = "info"
+    /// Provided-buffer ring: buffer size and count per reactor.
+    var bufferSize: Int = 16384
+    var bufferCount: Int = 1024
+    /// Max client connections per reactor (slab size).
+    var maxConnectionsPerWorker: Int = 16384
+}
+
+struct AdminConfig: Sendable {
+    /// nil = admin listener disabled (`admin: { address: off }`).
+    var address: SocketAddress? = nil
+    var addressText: String = "127.0.0.1:9901"
+}
+
+enum ListenerProtocol: String, Sendable {
+    case http, https, tcp, tls, udp, dtls
+}
+
+struct ListenerConfig: Sendable {
+    var name: String
+    var address: SocketAddress
+    var proto: ListenerProtocol
+    var routes: [RouteConfig]
+    var http = HTTPListenerSettings()
+    var location: SourceLocation
+}
+
+/// Per-listener HTTP limits and client-side timeouts (`listeners[].http`).
+struct HTTPListenerSettings: Sendable {
+    var limits = HTTP1Limits()
+    /// 0 = unlimited. Over it → 413.
+    var maxBodyBytes: UInt64 = 0
+    /// Time to receive a complete request head (slowloris guard) → 408.
+    var headerTimeoutMs: Int = 10_000
+    /// Keep-alive idle time between requests.
+    var idleTimeoutMs: Int = 60_000
+    /// Max silence while reading a request body or writing a response.
+    var bodyTimeoutMs: Int = 60_000
+}
+
+struct RouteMatchConfig: Sendable {
+    /// Exact host (case-insensitive, port ignored) or nil for any.
+    var host: String? = nil
+    var pathPrefix: String? = nil
+    var pathExact: String? = nil
+    /// Upper-case method tokens; empty = any.
+    var methods: [String] = []
+}
+
+struct DirectResponseConfig: Sendable {
+    var status: Int
+    var headers: [(String, String)] = []
+    var body: String = ""
+}
+
+enum RouteAction: Sendable {
+    case cluster(String)
+    case direct(DirectResponseConfig)
+}
+
+struct RouteConfig: Sendable {
+    var match = RouteMatchConfig()
+    var action: RouteAction
+    /// Remove the matched `path_prefix` before forwarding.
+    var stripPrefix: Bool = false
+    /// Time from the request being sent upstream to the response head → 504.
+    var timeoutMs: Int = 30_000
+    var location: SourceLocation
+}
+
+enum BalancePolicy: String, Sendable {
+    case roundRobin = "round_robin"
+    case weightedRoundRobin = "weighted_round_robin"
+    case leastConnections = "least_connections"
+    case randomTwo = "random_two"
+    case consistentHash = "consistent_hash"
+}
+
+struct EndpointConfig: Sendable {
+    var address: SocketAddress
+    var weight: Int = 1
+}
+
+struct ClusterConfig: Sendable {
+    var name: String
+    var endpoints: [EndpointConfig]
+    var balance: BalancePolicy = .roundRobin
+    var connectTimeoutMs: Int = 2_000
+    /// Idle keep-alive connections kept per endpoint per reactor.
+    var maxIdlePerEndpoint: Int = 64
+    var idleTimeoutMs: Int = 60_000
+    var location: SourceLocation
+}

@@ -1,0 +1,225 @@
+import Glibc
+
+/// A problem with one scalar value, before it is tied to a file, line and field.
+/// `ConfigValues` stays free of YAML so the unit parsers can be tested alone;
+/// `ConfigNode` turns this into a `ConfigError`.
+struct ValueError: Error, Equatable {
+    var message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// Parsers for the value syntaxes the config file uses: durations (`250ms`,
+/// `5s`), sizes (`64KiB`), integers and `host:port` addresses. Strict on
+/// purpose: a typo must be an error, never a silently different value.
+enum ConfigValues {
+    /// Largest duration any field accepts, in milliseconds (what fits an Int32,
+    /// about 24 days), so every consumer can convert without overflow.
+    static let maxDurationMs = Int(Int32.max)
+
+    /// Parses `<digits><unit>` with unit `ms`, `s`, `m` or `h` into milliseconds.
+    static func durationMs(_ text: String) throws(ValueError) -> Int {
+        let s = text.trimmingSpaces()
+        let digits = s.prefix { $0.isASCII && $0.isNumber }
+        let unit = s.dropFirst(digits.count)
+        guard !digits.isEmpty else { throw ValueError("expected a duration like 5s, got '\(text)'") }
+        let scale: Int
+        switch unit {
+        case "ms": scale = 1
+        case "s": scale = 1000
+        case "m": scale = 60_000
+        case "h": scale = 3_600_000
+        case "": throw ValueError("duration needs a unit: ms, s, m, h (e.g. '\(digits)s'), got '\(text)'")
+        default: throw ValueError("expected a duration like 5s (units: ms, s, m, h), got '\(text)'")
+        }
+        guard let n = Int(digits) else { throw ValueError("duration '\(text)' is too large") }
+        let (ms, overflow) = n.multipliedReportingOverflow(by: scale)
+        guard !overflow, ms <= maxDurationMs else {
+            throw ValueError("duration '\(text)' is too large (at most \(maxDurationMs / 3_600_000)h)")
+        }
+        return ms
+    }
+
+    /// Parses `<digits>[B|KiB|MiB|GiB]` into bytes. A bare integer is bytes.
+    static func sizeBytes(_ text: String) throws(ValueError) -> UInt64 {
+        let s = text.trimmingSpaces()
+        let digits = s.prefix { $0.isASCII && $0.isNumber }
+        let unit = s.dropFirst(digits.count)
+        let bad = ValueError("expected a size like 64KiB (units: B, KiB, MiB, GiB; a bare number is bytes), got '\(text)'")
+        guard !digits.isEmpty else { throw bad }
+        let scale: UInt64
+        switch unit {
+        case "", "B": scale = 1
+        case "KiB": scale = 1 << 10
+        case "MiB": scale = 1 << 20
+        case "GiB": scale = 1 << 30
+        default: throw bad
+        }
+        guard let n = UInt64(digits) else { throw ValueError("size '\(text)' is too large") }
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: scale)
+        guard !overflow, bytes <= UInt64(Int.max) else { throw ValueError("size '\(text)' is too large") }
+        return bytes
+    }
+
+    /// Parses a plain decimal integer (optional leading `-`).
+    static func integer(_ text: String) throws(ValueError) -> Int {
+        let s = text.trimmingSpaces()
+        let body = s.hasPrefix("-") ? s.dropFirst() : Substring(s)
+        guard !body.isEmpty, body.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            throw ValueError("expected an integer, got '\(text)'")
+        }
+        guard let n = Int(s) else { throw ValueError("integer '\(text)' is out of range") }
+        return n
+    }
+
+    /// Parses `true`/`false` (YAML's `yes`/`no`/`on`/`off` are not accepted,
+    /// to keep one spelling).
+    static func bool(_ text: String) throws(ValueError) -> Bool {
+        switch text.trimmingSpaces().lowercased() {
+        case "true": return true
+        case "false": return false
+        default: throw ValueError("expected true or false, got '\(text)'")
+        }
+    }
+
+    /// Parses `ipv4:port`, `[ipv6]:port` or `localhost:port` into a socket
+    /// address (network byte order). No DNS: other host names are refused.
+    /// `allowPortZero` is for addresses where the kernel may pick the port.
+    static func socketAddress(_ text: String, allowPortZero: Bool = false) throws(ValueError) -> SocketAddress {
+        let s = text.trimmingSpaces()
+        guard !s.isEmpty else { throw ValueError("expected an address like 127.0.0.1:8080, got ''") }
+        let host: Substring
+        let portText: Substring
+        var isV6 = false
+        if s.hasPrefix("[") {
+            guard let close = s.firstIndex(of: "]") else {
+                throw ValueError("missing ']' in IPv6 address '\(text)'; expected e.g. [::1]:8080")
+            }
+            host = s[s.index(after: s.startIndex)..<close]
+            let rest = s[s.index(after: close)...]
+            guard rest.hasPrefix(":") else {
+                throw ValueError("missing port in '\(text)'; expected e.g. [::1]:8080")
+            }
+            portText = rest.dropFirst()
+            isV6 = true
+        } else {
+            guard let colon = s.lastIndex(of: ":") else {
+                throw ValueError("missing port in '\(text)'; expected host:port like 127.0.0.1:8080")
+            }
+            host = s[..<colon]
+            portText = s[s.index(after: colon)...]
+            if host.contains(":") {
+                throw ValueError("IPv6 addresses need brackets, e.g. [::1]:8080, got '\(text)'")
+            }
+        }
+        guard !host.isEmpty else {
+            throw ValueError("missing host in '\(text)'; use 0.0.0.0:PORT or [::]:PORT for all interfaces")
+        }
+        let minPort = allowPortZero ? 0 : 1
+        guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let port = Int(portText), port >= minPort, port <= 65535 else {
+            throw ValueError("port must be a number between \(minPort) and 65535, got '\(portText)' in '\(text)'")
+        }
+        let p = UInt16(port)
+        if isV6 {
+            guard let addr = ipv6(String(host), port: p) else {
+                throw ValueError("invalid IPv6 address '\(host)' in '\(text)'")
+            }
+            return SocketAddress(v6: addr, text: s)
+        }
+        let hostText = host.lowercased() == "localhost" ? "127.0.0.1" : String(host)
+        if let addr = ipv4(hostText, port: p) {
+            return SocketAddress(v4: addr, text: s)
+        }
+        if hostText.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }) {
+            throw ValueError("invalid IPv4 address '\(host)' in '\(text)'")
+        }
+        throw ValueError("host names are not supported yet; use an IP literal (got '\(host)')")
+    }
+
+    private static func ipv4(_ host: String, port: UInt16) -> sockaddr_in? {
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = port.bigEndian
+        let ok = host.withCString { inet_pton(AF_INET, $0, &sin.sin_addr) }
+        return ok == 1 ? sin : nil
+    }
+
+    private static func ipv6(_ host: String, port: UInt16) -> sockaddr_in6? {
+        var sin6 = sockaddr_in6()
+        sin6.sin6_family = sa_family_t(AF_INET6)
+        sin6.sin6_port = port.bigEndian
+        let ok = host.withCString { inet_pton(AF_INET6, $0, &sin6.sin6_addr) }
+        return ok == 1 ? sin6 : nil
+    }
+}
+
+extension SocketAddress {
+    init(v4 sin: sockaddr_in, text: String) {
+        var storage = sockaddr_storage()
+        withUnsafeMutableBytes(of: &storage) { dst in
+            withUnsafeBytes(of: sin) { dst.copyMemory(from: $0) }
+        }
+        self.init(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in>.size), text: text)
+    }
+
+    init(v6 sin6: sockaddr_in6, text: String) {
+        var storage = sockaddr_storage()
+        withUnsafeMutableBytes(of: &storage) { dst in
+            withUnsafeBytes(of: sin6) { dst.copyMemory(from: $0) }
+        }
+        self.init(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in6>.size), text: text)
+    }
+
+    /// Builds an address from what the kernel returned (getsockname, accept).
+    init(storage: sockaddr_storage, length: socklen_t) {
+        self.init(storage: storage, length: length, text: "")
+        self.text = Self.format(storage)
+    }
+
+    /// Port in host byte order.
+    var port: UInt16 {
+        var s = storage
+        switch Int32(s.ss_family) {
+        case AF_INET:
+            return withUnsafeBytes(of: &s) { $0.load(as: sockaddr_in.self).sin_port.bigEndian }
+        case AF_INET6:
+            return withUnsafeBytes(of: &s) { $0.load(as: sockaddr_in6.self).sin6_port.bigEndian }
+        default:
+            return 0
+        }
+    }
+
+    /// Family, address bytes and port: two spellings of one socket
+    /// (`localhost:80`, `127.0.0.1:80`) give the same key.
+    var canonicalKey: String {
+        Self.format(storage)
+    }
+
+    /// `a.b.c.d:port` or `[v6]:port`, as inet_ntop prints it.
+    static func format(_ storage: sockaddr_storage) -> String {
+        var s = storage
+        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        switch Int32(s.ss_family) {
+        case AF_INET:
+            var sin = withUnsafeBytes(of: &s) { $0.load(as: sockaddr_in.self) }
+            guard inet_ntop(AF_INET, &sin.sin_addr, &buf, socklen_t(buf.count)) != nil else { return "?" }
+            return "\(String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)):\(sin.sin_port.bigEndian)"
+        case AF_INET6:
+            var sin6 = withUnsafeBytes(of: &s) { $0.load(as: sockaddr_in6.self) }
+            guard inet_ntop(AF_INET6, &sin6.sin6_addr, &buf, socklen_t(buf.count)) != nil else { return "?" }
+            return "[\(String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))]:\(sin6.sin6_port.bigEndian)"
+        default:
+            return "?"
+        }
+    }
+}
+
+extension StringProtocol {
+    /// Drops leading and trailing spaces and tabs (no Foundation needed).
+    func trimmingSpaces() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !isSpace($0) }),
+              let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[first...last])
+    }
+}

@@ -1,0 +1,275 @@
+import Glibc
+import Protocols
+
+/// The client half of the HTTP/1.1 proxy: reading request heads, routing,
+/// streaming request bodies, finishing exchanges (keep-alive, pipelining,
+/// lingering close). Runs on the reactor thread; no allocation.
+extension Reactor {
+    func clientReadable(_ c: Int32) {
+        let i = Int(c)
+        while !socks[i].closing {
+            switch exchanges[i].phase {
+            case .readingHead:
+                if socks[i].inHead < 0 {
+                    if socks[i].eof { closeSock(c) }
+                    return
+                }
+                // A pipelined request waits until the previous response is out.
+                if socks[i].segCount > 0 || socks[i].sendInFlight { return }
+                if !readRequestHead(c) { return }
+            case .proxying:
+                pumpRequestBody(c)
+                if socks[i].closing { return }
+                if socks[i].eof {
+                    if !exchanges[i].request.done { abortExchange(c); return }
+                    exchanges[i].keepAlive = false
+                }
+                refreshClientTimer(c)
+                return
+            case .local:
+                discardRequestBody(c)
+                if socks[i].closing { return }
+                if socks[i].eof && !exchanges[i].request.done { closeSock(c); return }
+                maybeFinishExchange(c)
+                return
+            case .closing:
+                releaseInput(c)
+                if socks[i].eof { closeSock(c) }
+                return
+            }
+        }
+    }
+
+    func clientWritable(_ c: Int32) {
+        let i = Int(c)
+        if socks[i].closing { return }
+        switch exchanges[i].phase {
+        case .proxying:
+            let u = socks[i].peer
+            if u >= 0 && exchanges[i].responseHeadDone {
+                upstreamReadable(u)
+                if socks[Int(u)].kind == .upstream && !socks[Int(u)].closing { updateRecv(u) }
+            }
+            if socks[i].closing { return }
+            maybeFinishExchange(c)
+            if !socks[i].closing && exchanges[i].phase == .proxying { refreshClientTimer(c) }
+        case .local:
+            maybeFinishExchange(c)
+        case .closing:
+            lingerIfDrained(c)
+        case .readingHead:
+            if socks[i].segCount == 0 && !socks[i].sendInFlight && socks[i].inHead >= 0 { clientReadable(c) }
+        }
+    }
+
+    /// Parses the request head at the front of the input. True when an exchange started.
+    private func readRequestHead(_ c: Int32) -> Bool {
+        let i = Int(c)
+        guard linearizeInput(c) else {
+            respondError(c, 503, "no buffer for the request head", cause: "overloaded", consume: -1)
+            return false
+        }
+        let h = socks[i].inHead
+        let buf = buffers.bytes(h)
+        let listener = table.listeners[Int(socks[i].listener)]
+        var head = RequestHead()
+        switch HTTP1Parser.parseRequest(buf, limits: listener.limits, head: &head, headers: headerTable) {
+        case .incomplete:
+            if socks[i].eof { closeSock(c); return false }
+            if buffers.count(h) >= buffers.capacity(h) {
+                respondError(c, 431, "request head too large", cause: nil, consume: -1)
+                return false
+            }
+            if socks[i].timer != .clientHeader { scheduleTimer(c, .clientHeader, afterMs: Int64(listener.headerTimeoutMs)) }
+            return false
+        case .error(let e):
+            stats.bump(stats.clientErrors)
+            respondError(c, e.status, e.reason, cause: nil, consume: -1)
+            return false
+        case .complete:
+            startRequest(c, &head, buf, listener)
+            return true
+        }
+    }
+
+    private func startRequest(_ c: Int32, _ head: inout RequestHead, _ buf: UnsafeRawBufferPointer, _ listener: CompiledListener) {
+        let i = Int(c)
+        stats.bump(stats.requests)
+        socks[i].requestsOnConnection += 1
+        cancelTimer(c)
+        var ex = Exchange()
+        ex.method = head.methodKind
+        ex.versionMinor = head.versionMinor
+        ex.keepAlive = head.keepAlive && !draining
+        ex.expectContinue = head.expectContinue
+        ex.request.reset(head.framing)
+        ex.startedMs = nowMs
+        exchanges[i] = ex
+        if listener.maxBodyBytes > 0, case .contentLength(let n) = head.framing, n > listener.maxBodyBytes {
+            respondError(c, 413, "request body larger than max_body", cause: nil, consume: -1)
+            return
+        }
+        let host = requestHost(&head, buf)
+        let path = requestPath(&head, buf)
+        let r = table.match(listener: Int(socks[i].listener), host: host, path: path, method: head.methodKind)
+        if r < 0 {
+            respondError(c, 404, "no route matches this request", cause: "route_not_found", consume: head.headLength)
+            return
+        }
+        exchanges[i].route = Int32(r)
+        let route = table.routes[r]
+        if route.cluster < 0 {
+            respondDirect(c, route, consume: head.headLength)
+        } else {
+            startProxy(c, route, &head, buf)
+        }
+    }
+
+    /// Host used for routing: absolute-form authority or the Host field, without port.
+    private func requestHost(_ head: inout RequestHead, _ buf: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var r = ByteRange.empty
+        if head.isAbsoluteForm { r = head.absoluteAuthority }
+        else if head.hostIndex >= 0 && head.hostIndex < head.headerCount { r = headerTable[head.hostIndex].value }
+        guard r.length > 0, r.end <= buf.count, let base = buf.baseAddress else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        let p = base + Int(r.offset)
+        var n = Int(r.length)
+        if p.load(as: UInt8.self) == UInt8(ascii: "[") {
+            var k = 0
+            while k < n && p.load(fromByteOffset: k, as: UInt8.self) != UInt8(ascii: "]") { k += 1 }
+            n = min(n, k + 1)
+        } else {
+            var k = n - 1
+            while k >= 0 && p.load(fromByteOffset: k, as: UInt8.self) != UInt8(ascii: ":") { k -= 1 }
+            if k >= 0 { n = k }
+        }
+        return UnsafeRawBufferPointer(start: p, count: n)
+    }
+
+    /// Path used for routing: the target (or absolute-form path) up to '?'.
+    private func requestPath(_ head: inout RequestHead, _ buf: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        let r = head.isAbsoluteForm ? head.absolutePath : head.target
+        guard r.length > 0, r.end <= buf.count, let base = buf.baseAddress else {
+            return UnsafeRawBufferPointer(start: nil, count: 0)
+        }
+        let p = base + Int(r.offset)
+        var n = 0
+        while n < Int(r.length) && p.load(fromByteOffset: n, as: UInt8.self) != UInt8(ascii: "?") { n += 1 }
+        return UnsafeRawBufferPointer(start: p, count: n)
+    }
+
+    /// Moves request body bytes from the client to its upstream (or drops them
+    /// if the upstream is gone), honouring max_body for chunked bodies.
+    func pumpRequestBody(_ c: Int32) {
+        let i = Int(c)
+        if exchanges[i].request.done { return }
+        let u = socks[i].peer
+        let dst: Int32 = (u >= 0 && !socks[Int(u)].closing) ? u : -1
+        let result = pumpBody(from: c, to: dst, state: &exchanges[i].request)
+        if let e = result {
+            abortRequest(c, status: e.status, reason: e.reason)
+            return
+        }
+        let limit = table.listeners[Int(socks[i].listener)].maxBodyBytes
+        if limit > 0 && exchanges[i].request.payloadBytes > limit {
+            abortRequest(c, status: 413, reason: "request body larger than max_body")
+            return
+        }
+        if dst >= 0 { flush(dst) }
+    }
+
+    /// A request body turned out bad mid-stream: answer if nothing was sent yet, else cut.
+    private func abortRequest(_ c: Int32, status: UInt16, reason: StaticString) {
+        let i = Int(c)
+        stats.bump(stats.clientErrors)
+        let u = socks[i].peer
+        if u >= 0 { detach(c, u); closeSock(u) }
+        if exchanges[i].responseStarted { closeSock(c); return }
+        respondError(c, status, reason, cause: nil, consume: -1)
+    }
+
+    private func discardRequestBody(_ c: Int32) {
+        let i = Int(c)
+        if exchanges[i].request.done { return }
+        if pumpBody(from: c, to: -1, state: &exchanges[i].request) != nil {
+            exchanges[i].keepAlive = false
+            exchanges[i].request.done = true
+            releaseInput(c)
+        }
+    }
+
+    /// Ends the exchange once the response is out and the request fully read.
+    func maybeFinishExchange(_ c: Int32) {
+        let i = Int(c)
+        if socks[i].segCount > 0 || socks[i].sendInFlight { return }
+        let ex = exchanges[i]
+        switch ex.phase {
+        case .proxying: if !ex.responseDone { return }
+        case .local: break
+        case .closing: lingerIfDrained(c); return
+        case .readingHead: return
+        }
+        if !ex.request.done {
+            // Body not read (early response or local answer): we cannot find the next request.
+            exchanges[i].keepAlive = false
+        }
+        if !exchanges[i].keepAlive || socks[i].eof {
+            exchanges[i].phase = .closing
+            lingerIfDrained(c)
+            return
+        }
+        releaseExchangeBuffers(c)
+        if socks[i].outBuf >= 0 && buffers.refs[Int(socks[i].outBuf)] == 1 {
+            buffers.release(socks[i].outBuf); socks[i].outBuf = -1
+        }
+        exchanges[i] = Exchange()
+        if draining { closeSock(c); return }
+        scheduleTimer(c, .clientIdle, afterMs: Int64(table.listeners[Int(socks[i].listener)].idleTimeoutMs))
+        if socks[i].inHead >= 0 { clientReadable(c) }
+    }
+
+    /// Lingering close: after the last response is sent, shut our write side and
+    /// discard input for a moment so the client reads the response instead of an RST.
+    func lingerIfDrained(_ c: Int32) {
+        let i = Int(c)
+        if socks[i].segCount > 0 || socks[i].sendInFlight || socks[i].lingering { return }
+        socks[i].lingering = true
+        let u = socks[i].peer
+        if u >= 0 { detach(c, u); closeSock(u) }
+        shutdown(socks[i].fd, Int32(SHUT_WR))
+        releaseInput(c)
+        if socks[i].eof { closeSock(c); return }
+        scheduleTimer(c, .clientLinger, afterMs: 2000)
+    }
+
+    /// Client timer while proxying: runs only while we wait on the client
+    /// (request body to read, or response bytes it has not taken yet).
+    func refreshClientTimer(_ c: Int32) {
+        let i = Int(c)
+        if !exchanges[i].request.done || socks[i].segCount > 0 {
+            scheduleTimer(c, .clientBody, afterMs: Int64(table.listeners[Int(socks[i].listener)].bodyTimeoutMs))
+        } else if socks[i].timer == .clientBody {
+            cancelTimer(c)
+        }
+    }
+
+    func clientFailed(_ c: Int32) { abortExchange(c) }
+
+    func abortExchange(_ c: Int32) {
+        let u = socks[Int(c)].peer
+        if u >= 0 { detach(c, u); closeSock(u) }
+        closeSock(c)
+    }
+
+    @inline(__always) func detach(_ c: Int32, _ u: Int32) {
+        socks[Int(c)].peer = -1
+        socks[Int(u)].peer = -1
+    }
+
+    func releaseExchangeBuffers(_ c: Int32) {
+        let i = Int(c)
+        if exchanges[i].requestHeadBuf >= 0 {
+            buffers.release(exchanges[i].requestHeadBuf)
+            exchanges[i].requestHeadBuf = -1
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import Protocols
+
+/// Writes the heads Edge sends: the request head to the upstream (hop-by-hop
+/// fields removed, X-Forwarded-*, Via, X-Request-Id added) and the response head
+/// to the client. Bytes go into the socket's head buffer and are queued as one
+/// segment; no allocation.
+extension Reactor {
+    /// The socket's head buffer, rewound when nothing in flight still uses it; -1 if the pool is empty.
+    func outBuffer(_ slot: Int32) -> Int32 {
+        var id = socks[Int(slot)].outBuf
+        if id >= 0 && buffers.refs[Int(id)] == 1 { buffers.end[Int(id)] = 0 }
+        if id < 0 {
+            id = buffers.takeHead()
+            if id < 0 { return -1 }
+            socks[Int(slot)].outBuf = id
+        }
+        return id
+    }
+
+    @inline(__always) func headWriter(_ id: Int32) -> HeadWriter {
+        HeadWriter(buffers.pointer(id) + Int(buffers.end[Int(id)]), capacity: Int(buffers.capacity(id) - buffers.end[Int(id)]))
+    }
+
+    /// Queues what `w` wrote; false if it overflowed the head buffer.
+    @inline(__always) func commitHead(_ slot: Int32, _ id: Int32, _ w: HeadWriter) -> Bool {
+        if w.overflowed { return false }
+        let p = buffers.pointer(id) + Int(buffers.end[Int(id)])
+        enqueue(slot, p, w.count, id: id)
+        buffers.end[Int(id)] += Int32(w.count)
+        return true
+    }
+
+    @inline(__always) private func isHopByHop(_ kind: HeaderKind) -> Bool {
+        switch kind {
+        case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade, .transferEncoding: return true
+        default: return false
+        }
+    }
+
+    func writeRequestHead(to u: Int32, client c: Int32, _ head: inout RequestHead, _ buf: UnsafeRawBufferPointer, _ route: CompiledRoute) -> Bool {
+        let id = outBuffer(u)
+        if id < 0 { return false }
+        var w = headWriter(id)
+        w.append(buf, range: head.method)
+        w.appendByte(0x20)
+        var target = head.isAbsoluteForm ? head.absolutePath : head.target
+        if route.stripPrefix && route.pathMatch == .prefix && Int(target.length) >= route.path.count {
+            target.offset += Int32(route.path.count)
+            target.length -= Int32(route.path.count)
+            let first: UInt8 = target.length > 0 ? buf[Int(target.offset)] : 0
+            if first != UInt8(ascii: "/") { w.appendByte(UInt8(ascii: "/")) }
+        } else if target.length == 0 {
+            w.appendByte(UInt8(ascii: "/"))
+        }
+        w.append(buf, range: target)
+        w.append(" HTTP/1.1\r\n")
+        var hasRequestId = false
+        let headers = UnsafeBufferPointer(headerTable)
+        for k in 0..<head.headerCount {
+            let f = headerTable[k]
+            if isHopByHop(f.kind) { continue }
+            switch f.kind {
+            case .xForwardedFor, .xForwardedProto, .xForwardedHost: continue
+            case .host where head.isAbsoluteForm: continue
+            case .xRequestId: hasRequestId = true
+            default: break
+            }
+            if head.connectionListsOther && HTTP1Parser.isListedInConnection(buf, headers: headers, count: head.headerCount, name: f.name) { continue }
+            w.append(buf, range: f.name); w.append(": "); w.append(buf, range: f.value); w.append("\r\n")
+        }
+        if head.framing == .chunked { w.append("Transfer-Encoding: chunked\r\n") }
+        var host = ByteRange.empty
+        if head.isAbsoluteForm {
+            host = head.absoluteAuthority
+            w.append("Host: "); w.append(buf, range: host); w.append("\r\n")
+        } else if head.hostIndex >= 0 {
+            host = headerTable[head.hostIndex].value
+        }
+        w.append("X-Forwarded-For: ")
+        for k in 0..<head.headerCount where headerTable[k].kind == .xForwardedFor {
+            w.append(buf, range: headerTable[k].value); w.append(", ")
+        }
+        let ci = Int(c)
+        w.append(UnsafeRawBufferPointer(start: peerText + ci * 48, count: Int(socks[ci].peerAddrLength)))
+        w.append("\r\nX-Forwarded-Proto: http\r\n")
+        if host.length > 0 { w.append("X-Forwarded-Host: "); w.append(buf, range: host); w.append("\r\n") }
+        w.append("Via: 1.1 edge\r\n")
+        if !hasRequestId {
+            w.append("X-Request-Id: ")
+            appendRequestId(&w)
+            w.append("\r\n")
+        }
+        w.append("\r\n")
+        let start = buffers.end[Int(id)]
+        guard commitHead(u, id, w) else { return false }
+        // Kept for one resend if the pooled connection turns out stale.
+        let ex = Int(c)
+        if exchanges[ex].requestHeadBuf >= 0 { buffers.release(exchanges[ex].requestHeadBuf) }
+        if start == 0 {
+            buffers.retain(id)
+            exchanges[ex].requestHeadBuf = id
+            exchanges[ex].requestHeadLength = Int32(w.count)
+        } else {
+            exchanges[ex].requestHeadBuf = -1
+        }
+        return true
+    }
+
+    /// 128 random-looking bits as 32 hex digits: splitmix64 over a per-reactor
+    /// random seed and a counter (unique per process, no syscall per request).
+    @inline(__always) func appendRequestId(_ w: inout HeadWriter) {
+        requestIdCounter &+= 1
+        w.appendHex(Reactor.mix(requestIdSeed &+ requestIdCounter), minDigits: 16)
+        w.appendHex(Reactor.mix(requestIdSeed ^ (requestIdCounter &* 0x9E37_79B9_7F4A_7C15)), minDigits: 16)
+    }
+
+    @inline(__always) static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Response head to the client. `interim` for 1xx (no connection handling).
+    func writeResponseHead(to c: Int32, _ head: inout ResponseHead, _ buf: UnsafeRawBufferPointer, interim: Bool) -> Bool {
+        let id = outBuffer(c)
+        if id < 0 { return false }
+        let ci = Int(c)
+        var w = headWriter(id)
+        w.append("HTTP/1.1 ")
+        w.appendDecimal(UInt64(head.status))
+        w.appendByte(0x20)
+        w.append(buf, range: head.reason)
+        w.append("\r\n")
+        let chunked = head.framing == .chunked
+        let headers = UnsafeBufferPointer(headerTable)
+        for k in 0..<head.headerCount {
+            let f = headerTable[k]
+            if isHopByHop(f.kind) { continue }
+            if chunked && f.kind == .contentLength { continue }
+            if head.connectionListsOther && HTTP1Parser.isListedInConnection(buf, headers: headers, count: head.headerCount, name: f.name) { continue }
+            w.append(buf, range: f.name); w.append(": "); w.append(buf, range: f.value); w.append("\r\n")
+        }
+        if !interim {
+            if chunked && !exchanges[ci].response.dechunk { w.append("Transfer-Encoding: chunked\r\n") }
+            w.append("Via: 1.1 edge\r\n")
+            if !exchanges[ci].keepAlive { w.append("Connection: close\r\n") }
+            else if exchanges[ci].versionMinor == 0 { w.append("Connection: keep-alive\r\n") }
+        }
+        w.append("\r\n")
+        return commitHead(c, id, w)
+    }
+}

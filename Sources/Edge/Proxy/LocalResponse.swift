@@ -1,0 +1,126 @@
+import Glibc
+import Protocols
+
+/// Responses Edge answers itself: configured direct responses and errors
+/// (`<status> <phrase>` with an `x-edge-error` cause), per DESIGN.md's error model.
+extension Reactor {
+    /// Request bodies up to this size are read and dropped to keep the connection;
+    /// larger ones make Edge close after answering.
+    static let maxDiscardBody: UInt64 = 1 << 20
+
+    /// Answers locally. `consume` is the request head length to drop before
+    /// discarding any body (connection may stay open), or -1 to answer and close
+    /// (framing in doubt: nothing more is read as a request).
+    func respondError(_ c: Int32, _ status: UInt16, _ reason: StaticString, cause: StaticString?, consume: Int) {
+        let i = Int(c)
+        if consume < 0 { exchanges[i].keepAlive = false }
+        decideLocalKeepAlive(c)
+        let id = outBuffer(c)
+        if id < 0 { closeSock(c); return }
+        let phrase = reasonPhrase(status)
+        let bodyLength = phrase.utf8CodeUnitCount + 2 + reason.utf8CodeUnitCount + 1
+        var w = headWriter(id)
+        w.appendStatusLine(status)
+        w.append("Content-Type: text/plain\r\nContent-Length: ")
+        w.appendDecimal(UInt64(bodyLength))
+        w.append("\r\n")
+        if let cause { w.append("x-edge-error: "); w.append(cause); w.append("\r\n") }
+        w.append(exchanges[i].keepAlive ? "" : "Connection: close\r\n")
+        w.append("\r\n")
+        if exchanges[i].method != .head {
+            w.append(phrase); w.append(": "); w.append(reason); w.append("\n")
+        }
+        guard commitHead(c, id, w) else { closeSock(c); return }
+        finishLocal(c, consume: consume)
+    }
+
+    func respondDirect(_ c: Int32, _ route: CompiledRoute, consume: Int) {
+        let i = Int(c)
+        decideLocalKeepAlive(c)
+        let id = outBuffer(c)
+        if id < 0 { closeSock(c); return }
+        var w = headWriter(id)
+        w.append(route.directHead.buffer)
+        w.append(exchanges[i].keepAlive ? "" : "Connection: close\r\n")
+        w.append("\r\n")
+        guard commitHead(c, id, w) else { closeSock(c); return }
+        if exchanges[i].method != .head, let body = route.directBody.base, route.directBody.count > 0 {
+            enqueue(c, body, route.directBody.count, id: -1)
+        }
+        finishLocal(c, consume: consume)
+    }
+
+    /// A local answer keeps the connection only if the request body is small
+    /// enough to read and drop, and the client is not waiting for 100-continue.
+    private func decideLocalKeepAlive(_ c: Int32) {
+        let i = Int(c)
+        let body = exchanges[i].request
+        switch body.mode {
+        case .none: break
+        case .length:
+            if body.remaining > Reactor.maxDiscardBody || exchanges[i].expectContinue { exchanges[i].keepAlive = false }
+        case .chunked, .untilClose:
+            exchanges[i].keepAlive = false
+        }
+        if draining { exchanges[i].keepAlive = false }
+    }
+
+    private func finishLocal(_ c: Int32, consume: Int) {
+        let i = Int(c)
+        exchanges[i].responseStarted = true
+        exchanges[i].responseDone = true
+        if consume >= 0 && exchanges[i].keepAlive {
+            consumeInput(c, consume)
+            exchanges[i].phase = .local
+        } else {
+            releaseInput(c)
+            exchanges[i].request.done = true
+            exchanges[i].phase = .closing
+        }
+        flush(c)
+        if exchanges[i].phase == .local {
+            // Drop whatever body already arrived; more is dropped as it comes.
+            clientReadable(c)
+        }
+    }
+
+    func timerFired(_ slot: Int32) {
+        let i = Int(slot)
+        let kind = socks[i].timer
+        socks[i].timer = .none
+        if socks[i].closing || socks[i].kind == .free { return }
+        switch kind {
+        case .none:
+            return
+        case .clientIdle, .clientLinger:
+            closeSock(slot)
+        case .clientHeader:
+            stats.bump(stats.clientErrors)
+            respondError(slot, 408, "request head not received in time", cause: nil, consume: -1)
+        case .clientBody:
+            if exchanges[i].phase == .proxying && !exchanges[i].responseStarted && !exchanges[i].request.done {
+                let u = socks[i].peer
+                if u >= 0 { detach(slot, u); closeSock(u) }
+                respondError(slot, 408, "request body not received in time", cause: nil, consume: -1)
+            } else {
+                abortExchange(slot)
+            }
+        case .upstreamConnect:
+            let c = socks[i].peer
+            stats.bump(stats.upstreamErrors)
+            if c >= 0 { failExchange(c, slot, 504, "upstream connect timed out", cause: "upstream_connect_timeout") }
+            else { closeSock(slot) }
+        case .upstreamResponse:
+            let c = socks[i].peer
+            stats.bump(stats.upstreamErrors)
+            if c >= 0 { failExchange(c, slot, 504, "upstream did not respond in time", cause: "upstream_timeout") }
+            else { closeSock(slot) }
+        case .upstreamBody:
+            let c = socks[i].peer
+            if c >= 0 { failExchange(c, slot, 504, "upstream stalled", cause: "upstream_timeout") }
+            else { closeSock(slot) }
+        case .upstreamIdle:
+            closeSock(slot)
+        }
+    }
+}

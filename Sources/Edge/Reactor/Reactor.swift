@@ -1,0 +1,573 @@
+import CIOUring
+import Glibc
+import Protocols
+
+/// One io_uring event loop on one pinned thread. It owns its ring, its sockets,
+/// buffers, timers and upstream pools; nothing here is shared with other
+/// threads except `stats` (relaxed atomics). The HTTP logic lives in
+/// `Proxy/` as extensions; this file is the I/O plumbing.
+final class Reactor {
+    static let segmentsPerSlot = 16
+    /// A socket whose input queue holds this many buffers stops reading (backpressure).
+    static let maxQueuedBuffers: Int32 = 4
+
+    let index: Int
+    let table: RouteTable
+    let stats: WorkerStats
+    let uring: UnsafeMutablePointer<io_uring>
+    var buffers: BufferTable
+    var wheel: TimerWheel
+    let capacity: Int32
+    let socks: UnsafeMutablePointer<Sock>
+    let exchanges: UnsafeMutablePointer<Exchange>
+    let segments: UnsafeMutablePointer<Segment>
+    let iovecs: UnsafeMutablePointer<iovec>
+    let messages: UnsafeMutablePointer<msghdr>
+    /// Client address as text (for X-Forwarded-For), 48 bytes per slot.
+    let peerText: UnsafeMutablePointer<UInt8>
+    private let freeSlots: UnsafeMutablePointer<Int32>
+    private var freeCount: Int32 = 0
+    private var freshSlot: Int32 = 0
+    /// Scratch table the parsers write header fields into.
+    let headerTable: UnsafeMutableBufferPointer<HeaderField>
+    let listenerFds: [Int32]
+    /// Listener indices (into the route table) per accept slot.
+    let listenerIds: [Int32]
+    var acceptArmed: [Bool]
+    // Upstream pools: per endpoint a stack of idle upstream slots.
+    let poolSlots: UnsafeMutablePointer<Int32>
+    let poolCounts: UnsafeMutablePointer<Int32>
+    let poolCapacity: Int32
+    let roundRobin: UnsafeMutablePointer<Int32>
+    /// Sockets whose recv ran out of ring buffers, re-armed when buffers return.
+    let starved: UnsafeMutablePointer<Int32>
+    var starvedCount: Int32 = 0
+    var nowMs: Int64 = 0
+    var draining = false
+    var activeClients: Int32 = 0
+    var requestIdSeed: UInt64
+    var requestIdCounter: UInt64 = 0
+
+    init(index: Int, table: RouteTable, runtime: RuntimeConfig, listenerFds: [Int32], listenerIds: [Int32], stats: WorkerStats) throws {
+        self.index = index
+        self.table = table
+        self.stats = stats
+        self.listenerFds = listenerFds
+        self.listenerIds = listenerIds
+        self.acceptArmed = Array(repeating: false, count: listenerFds.count)
+        uring = .allocate(capacity: 1)
+        uring.initialize(to: io_uring())
+        // Preferred: one submitter, task work deferred to our own wait calls.
+        var p = io_uring_params()
+        p.flags = EDGE_SETUP_SINGLE_ISSUER | EDGE_SETUP_DEFER_TASKRUN | EDGE_SETUP_CQSIZE | EDGE_SETUP_SUBMIT_ALL
+        p.cq_entries = 16384
+        var rc = io_uring_queue_init_params(4096, uring, &p)
+        if rc < 0 {
+            // Older kernels: cooperative task running only.
+            p = io_uring_params()
+            p.flags = EDGE_SETUP_COOP_TASKRUN | EDGE_SETUP_CQSIZE
+            p.cq_entries = 16384
+            rc = io_uring_queue_init_params(4096, uring, &p)
+        }
+        if rc < 0 {
+            p = io_uring_params()
+            rc = io_uring_queue_init_params(4096, uring, &p)
+        }
+        if rc < 0 { throw ReactorError.system("io_uring_queue_init", -rc) }
+
+        capacity = Int32(max(64, runtime.maxConnectionsPerWorker) * 2)
+        let headSize = table.maxHeaderBytes + 4096
+        buffers = try BufferTable(uring: uring, ringCount: runtime.bufferCount, ringBufferSize: runtime.bufferSize,
+                                  headCount: Int(capacity) * 2, headBufferSize: headSize)
+        nowMs = Reactor.monotonicMs()
+        wheel = TimerWheel(capacity: Int(capacity), nowMs: nowMs)
+        socks = lazyArray(Int(capacity))
+        exchanges = lazyArray(Int(capacity))
+        segments = lazyArray(Int(capacity) * Reactor.segmentsPerSlot)
+        iovecs = lazyArray(Int(capacity) * Reactor.segmentsPerSlot)
+        messages = lazyArray(Int(capacity))
+        peerText = lazyArray(Int(capacity) * 48)
+        freeSlots = lazyArray(Int(capacity))
+        starved = lazyArray(Int(capacity))
+        headerTable = UnsafeMutableBufferPointer(start: lazyArray(table.maxHeaderCount + 1), count: table.maxHeaderCount + 1)
+        let endpointCount = max(table.endpoints.count, 1)
+        var maxIdle: Int32 = 1
+        for c in table.clusters { maxIdle = max(maxIdle, min(c.maxIdlePerEndpoint, 1024)) }
+        poolCapacity = maxIdle
+        poolSlots = lazyArray(endpointCount * Int(maxIdle))
+        poolCounts = lazyArray(endpointCount)
+        roundRobin = lazyArray(max(table.clusters.count, 1))
+        requestIdSeed = UInt64.random(in: 0...UInt64.max) ^ UInt64(index &* 0x9E37_79B9)
+    }
+
+    static func monotonicMs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    // MARK: Loop
+
+    func run() {
+        for i in 0..<listenerFds.count { armAccept(i) }
+        stats.state.store(1, ordering: .releasing)
+        let batch = UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>.allocate(capacity: 512)
+        var wait = __kernel_timespec(tv_sec: 0, tv_nsec: 10_000_000)
+        var drainDeadline: Int64 = 0
+        while true {
+            var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
+            _ = io_uring_submit_and_wait_timeout(uring, &cqe, 1, &wait, nil)
+            nowMs = Reactor.monotonicMs()
+            while true {
+                let n = Int(io_uring_peek_batch_cqe(uring, batch, 512))
+                if n == 0 { break }
+                for i in 0..<n { if let c = batch[i] { dispatch(c) } }
+                io_uring_cq_advance(uring, UInt32(n))
+                buffers.publish()
+                if n < 512 { break }
+            }
+            buffers.publish()
+            wheel.advance(nowMs: nowMs) { self.timerFired($0) }
+            if starvedCount > 0 { rearmStarved() }
+            if stats.stop.load(ordering: .relaxed) { break }
+            if !draining && stats.drain.load(ordering: .relaxed) {
+                beginDrain()
+                drainDeadline = nowMs
+            }
+            if draining && activeClients == 0 { break }
+            _ = drainDeadline
+        }
+        stats.state.store(2, ordering: .releasing)
+    }
+
+    // MARK: Submission helpers
+
+    @inline(__always) func sqe() -> UnsafeMutablePointer<io_uring_sqe> {
+        if let s = io_uring_get_sqe(uring) { return s }
+        _ = io_uring_submit(uring)
+        // The SQ was just flushed, so a slot is free now.
+        return io_uring_get_sqe(uring).unsafelyUnwrapped
+    }
+
+    func armAccept(_ i: Int) {
+        let s = sqe()
+        io_uring_prep_multishot_accept(s, listenerFds[i], nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+        io_uring_sqe_set_data64(s, UserData.make(.accept, Int32(i), 0))
+        acceptArmed[i] = true
+    }
+
+    @inline(__always) func armRecv(_ slot: Int32) {
+        let s = sqe()
+        edge_prep_recv_multishot(s, socks[Int(slot)].fd, buffers.groupId)
+        io_uring_sqe_set_data64(s, UserData.make(.recv, slot, socks[Int(slot)].gen))
+        socks[Int(slot)].ops += 1
+        socks[Int(slot)].recv = .armed
+    }
+
+    func cancelRecv(_ slot: Int32) {
+        let s = sqe()
+        io_uring_prep_cancel64(s, UserData.make(.recv, slot, socks[Int(slot)].gen), 0)
+        io_uring_sqe_set_data64(s, UserData.make(.cancel, slot, socks[Int(slot)].gen))
+        socks[Int(slot)].ops += 1
+        socks[Int(slot)].recv = .cancelling
+    }
+
+    /// Reads while the socket has room in its input queue; stops (cancels the
+    /// multishot recv) when the other side is not keeping up.
+    @inline(__always) func updateRecv(_ slot: Int32) {
+        let s = socks[Int(slot)]
+        if s.closing || s.eof { return }
+        let want = s.inBuffers < Reactor.maxQueuedBuffers
+        if want && s.recv == .idle && !s.starved { armRecv(slot) }
+        else if !want && s.recv == .armed { cancelRecv(slot) }
+    }
+
+    func rearmStarved() {
+        var i: Int32 = 0
+        while i < starvedCount && buffers.ringAvailable > 8 {
+            let slot = starved[Int(i)]
+            socks[Int(slot)].starved = false
+            if socks[Int(slot)].kind != .free { updateRecv(slot) }
+            i += 1
+        }
+        if i > 0 {
+            let left = starvedCount - i
+            if left > 0 { (starved).update(from: starved + Int(i), count: Int(left)) }
+            starvedCount = left
+        }
+    }
+
+    // MARK: Slots
+
+    func allocSlot(_ kind: SockKind, fd: Int32) -> Int32 {
+        var slot: Int32
+        if freeCount > 0 { freeCount -= 1; slot = freeSlots[Int(freeCount)] }
+        else if freshSlot < capacity { slot = freshSlot; freshSlot += 1; socks[Int(slot)] = Sock() }
+        else { return -1 }
+        let gen = socks[Int(slot)].gen
+        socks[Int(slot)] = Sock()
+        socks[Int(slot)].gen = gen
+        socks[Int(slot)].kind = kind
+        socks[Int(slot)].fd = fd
+        return slot
+    }
+
+    /// Starts closing a socket: no more reads or writes; pending operations are
+    /// woken by shutdown() and the slot is freed when the last one completes.
+    func closeSock(_ slot: Int32) {
+        let i = Int(slot)
+        if socks[i].closing || socks[i].kind == .free { return }
+        socks[i].closing = true
+        wheel.cancel(slot)
+        socks[i].timer = .none
+        if socks[i].kind == .client { activeClients -= 1; stats.bump(stats.activeConnections, -1) }
+        if socks[i].kind == .upstream && socks[i].pooled { poolRemove(slot) }
+        let fd = socks[i].fd
+        if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
+        if socks[i].recv == .armed { cancelRecv(slot) }
+        if socks[i].kind == .upstream && !socks[i].connected && socks[i].ops > 0 {
+            let s = sqe()
+            io_uring_prep_cancel64(s, UserData.make(.connect, slot, socks[i].gen), 0)
+            io_uring_sqe_set_data64(s, UserData.make(.cancel, slot, socks[i].gen))
+            socks[i].ops += 1
+        }
+        releaseInput(slot)
+        if !socks[i].sendInFlight { releaseSegments(slot) }
+        if socks[i].kind == .client { releaseExchangeBuffers(slot) }
+        maybeFree(slot)
+    }
+
+    @inline(__always) func maybeFree(_ slot: Int32) {
+        let i = Int(slot)
+        guard socks[i].closing && socks[i].ops == 0 && socks[i].kind != .free else { return }
+        releaseSegments(slot)
+        releaseInput(slot)
+        if socks[i].outBuf >= 0 { buffers.release(socks[i].outBuf); socks[i].outBuf = -1 }
+        if socks[i].fd >= 0 { close(socks[i].fd) }
+        socks[i].fd = -1
+        socks[i].kind = .free
+        socks[i].closing = false
+        socks[i].gen = (socks[i].gen &+ 1) & 0xFF_FFFF
+        freeSlots[Int(freeCount)] = slot
+        freeCount += 1
+    }
+
+    // MARK: Completions
+
+    @inline(__always) func dispatch(_ cqe: UnsafeMutablePointer<io_uring_cqe>) {
+        let ud = cqe.pointee.user_data
+        let res = cqe.pointee.res
+        let flags = cqe.pointee.flags
+        let op = UserData.op(ud)
+        let slot = UserData.slot(ud)
+        if op == Op.accept.rawValue { onAccept(Int(slot), res, flags); return }
+        let hasBuffer = flags & EDGE_CQE_F_BUFFER != 0
+        let more = flags & EDGE_CQE_F_MORE != 0
+        guard slot >= 0, slot < capacity, socks[Int(slot)].kind != .free, socks[Int(slot)].gen == UserData.gen(ud) else {
+            if hasBuffer { buffers.recycleUnowned(Int32(flags >> EDGE_CQE_BUFFER_SHIFT)) }
+            return
+        }
+        let i = Int(slot)
+        trace("w\(index) cqe op=\(op) slot=\(slot) res=\(res) more=\(more) kind=\(socks[i].kind) ops=\(socks[i].ops)")
+        if !(op == Op.recv.rawValue && more) { socks[i].ops -= 1 }
+        switch op {
+        case Op.recv.rawValue: onRecv(slot, res, flags, hasBuffer: hasBuffer, more: more)
+        case Op.send.rawValue: onSend(slot, res)
+        case Op.connect.rawValue: onConnect(slot, res)
+        default: break
+        }
+        if socks[i].closing { maybeFree(slot) }
+    }
+
+    func onAccept(_ l: Int, _ res: Int32, _ flags: UInt32) {
+        if flags & EDGE_CQE_F_MORE == 0 {
+            acceptArmed[l] = false
+            if !draining && res != -ECANCELED && res != -EBADF { armAccept(l) }
+        }
+        guard res >= 0 else { return }
+        let fd = res
+        if draining { close(fd); return }
+        let slot = allocSlot(.client, fd: fd)
+        if slot < 0 { close(fd); return }  // connection table full: refuse
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        socks[Int(slot)].listener = listenerIds[l]
+        recordPeerAddress(slot)
+        exchanges[Int(slot)] = Exchange()
+        activeClients += 1
+        stats.bump(stats.accepted)
+        stats.bump(stats.activeConnections)
+        armRecv(slot)
+        scheduleTimer(slot, .clientIdle, afterMs: Int64(table.listeners[Int(listenerIds[l])].idleTimeoutMs))
+    }
+
+    private func recordPeerAddress(_ slot: Int32) {
+        var ss = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let text = peerText + Int(slot) * 48
+        socks[Int(slot)].peerAddrLength = 0
+        let ok = withUnsafeMutablePointer(to: &ss) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(socks[Int(slot)].fd, $0, &len) }
+        }
+        guard ok == 0 else { return }
+        let family = ss.ss_family
+        let written: UnsafePointer<CChar>? = withUnsafePointer(to: &ss) { p -> UnsafePointer<CChar>? in
+            let dst = UnsafeMutableRawPointer(text).assumingMemoryBound(to: CChar.self)
+            if family == sa_family_t(AF_INET) {
+                return p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
+                    withUnsafePointer(to: sin.pointee.sin_addr) { inet_ntop(AF_INET, $0, dst, 48) }
+                }
+            } else if family == sa_family_t(AF_INET6) {
+                return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin in
+                    withUnsafePointer(to: sin.pointee.sin6_addr) { inet_ntop(AF_INET6, $0, dst, 48) }
+                }
+            }
+            return nil
+        }
+        if written != nil { socks[Int(slot)].peerAddrLength = UInt8(strlen(UnsafeRawPointer(text).assumingMemoryBound(to: CChar.self))) }
+    }
+
+    @inline(__always) func onRecv(_ slot: Int32, _ res: Int32, _ flags: UInt32, hasBuffer: Bool, more: Bool) {
+        let i = Int(slot)
+        if !more { socks[i].recv = .idle }
+        if res > 0 && hasBuffer {
+            let bid = Int32(flags >> EDGE_CQE_BUFFER_SHIFT)
+            buffers.received(bid, length: res)
+            if socks[i].closing { buffers.release(bid); return }
+            appendInput(slot, bid)
+        } else {
+            if hasBuffer { buffers.recycleUnowned(Int32(flags >> EDGE_CQE_BUFFER_SHIFT)) }
+            if socks[i].closing { return }
+            if res == 0 { socks[i].eof = true }
+            else if res == -ENOBUFS {
+                if !socks[i].starved { socks[i].starved = true; starved[Int(starvedCount)] = slot; starvedCount += 1 }
+                return
+            } else if res == -ECANCELED {
+                updateRecv(slot)
+                return
+            } else if res < 0 { socks[i].eof = true; socks[i].readError = -res }
+        }
+        if socks[i].kind == .client { clientReadable(slot) } else { upstreamReadable(slot) }
+        if !socks[i].closing && socks[i].kind != .free { updateRecv(slot) }
+    }
+
+    /// Queues a received buffer; a small read that fits behind the previous
+    /// buffer is copied there so a trickling client holds one buffer, not many.
+    @inline(__always) func appendInput(_ slot: Int32, _ bid: Int32) {
+        let i = Int(slot)
+        let tail = socks[i].inTail
+        if tail >= 0 && buffers.refs[Int(tail)] == 1 {
+            let n = buffers.count(bid)
+            let room = buffers.capacity(tail) - buffers.end[Int(tail)]
+            if n <= room && n <= 4096 {
+                (buffers.pointer(tail) + Int(buffers.end[Int(tail)])).copyMemory(from: buffers.pointer(bid), byteCount: Int(n))
+                buffers.end[Int(tail)] += n
+                buffers.release(bid)
+                return
+            }
+        }
+        buffers.next[Int(bid)] = -1
+        if tail >= 0 { buffers.next[Int(tail)] = bid } else { socks[i].inHead = bid }
+        socks[i].inTail = bid
+        socks[i].inBuffers += 1
+    }
+
+    /// Drops `n` bytes from the front of a socket's input queue.
+    @inline(__always) func consumeInput(_ slot: Int32, _ n: Int) {
+        var left = Int32(truncatingIfNeeded: n)
+        let i = Int(slot)
+        while left > 0 {
+            let h = socks[i].inHead
+            if h < 0 { return }
+            let c = buffers.count(h)
+            if left >= c {
+                left -= c
+                popInput(slot)
+            } else {
+                buffers.start[Int(h)] += left
+                left = 0
+            }
+        }
+        // Drop empty buffers at the front (a fully consumed head).
+        while socks[i].inHead >= 0 && buffers.count(socks[i].inHead) == 0 { popInput(slot) }
+    }
+
+    @inline(__always) func popInput(_ slot: Int32) {
+        let i = Int(slot)
+        let h = socks[i].inHead
+        let n = buffers.next[Int(h)]
+        socks[i].inHead = n
+        if n < 0 { socks[i].inTail = -1 }
+        socks[i].inBuffers -= 1
+        buffers.release(h)
+    }
+
+    func releaseInput(_ slot: Int32) {
+        while socks[Int(slot)].inHead >= 0 { popInput(slot) }
+    }
+
+    /// Makes the start of the input queue contiguous (copying into a head
+    /// buffer) when a head spans several recv buffers. False if no head buffer is free.
+    func linearizeInput(_ slot: Int32) -> Bool {
+        let i = Int(slot)
+        var src = socks[i].inHead
+        if src < 0 || buffers.next[Int(src)] < 0 { return true }
+        let dst: Int32
+        if !buffers.isRing(src) && buffers.refs[Int(src)] == 1 {
+            dst = src
+            let s = Int(buffers.start[Int(dst)])
+            if s > 0 {
+                let n = Int(buffers.count(dst))
+                buffers.pointer(dst).copyMemory(from: buffers.pointer(dst) + s, byteCount: n)
+                buffers.start[Int(dst)] = 0; buffers.end[Int(dst)] = Int32(n)
+            }
+            src = buffers.next[Int(dst)]
+        } else {
+            dst = buffers.takeHead()
+            if dst < 0 { return false }
+            buffers.next[Int(dst)] = src
+            socks[i].inHead = dst
+            socks[i].inBuffers += 1
+        }
+        while src >= 0 {
+            let room = buffers.capacity(dst) - buffers.end[Int(dst)]
+            if room == 0 { break }
+            let n = min(room, buffers.count(src))
+            (buffers.pointer(dst) + Int(buffers.end[Int(dst)])).copyMemory(
+                from: buffers.pointer(src) + Int(buffers.start[Int(src)]), byteCount: Int(n))
+            buffers.end[Int(dst)] += n
+            buffers.start[Int(src)] += n
+            if buffers.count(src) > 0 { break }
+            let nx = buffers.next[Int(src)]
+            buffers.next[Int(dst)] = nx
+            if socks[i].inTail == src { socks[i].inTail = dst }
+            socks[i].inBuffers -= 1
+            buffers.release(src)
+            src = nx
+        }
+        if buffers.next[Int(dst)] < 0 { socks[i].inTail = dst }
+        return true
+    }
+
+    // MARK: Output
+
+    @inline(__always) func segmentRoom(_ slot: Int32) -> Int {
+        Reactor.segmentsPerSlot - Int(socks[Int(slot)].segCount)
+    }
+
+    /// Queues bytes to send; `id >= 0` takes a reference on that buffer.
+    @inline(__always) func enqueue(_ slot: Int32, _ pointer: UnsafeRawPointer, _ length: Int, id: Int32) {
+        if length <= 0 { return }
+        let i = Int(slot)
+        let k = (Int(socks[i].segFirst) + Int(socks[i].segCount)) & (Reactor.segmentsPerSlot - 1)
+        segments[i * Reactor.segmentsPerSlot + k] = Segment(pointer: pointer, length: Int32(truncatingIfNeeded: length), id: id)
+        socks[i].segCount += 1
+        if id >= 0 { buffers.retain(id) }
+    }
+
+    @inline(__always) func flush(_ slot: Int32) {
+        let i = Int(slot)
+        trace("w\(index) flush slot=\(slot) segs=\(socks[i].segCount) inflight=\(socks[i].sendInFlight) closing=\(socks[i].closing)")
+        if socks[i].sendInFlight || socks[i].segCount == 0 || socks[i].closing { return }
+        if socks[i].kind == .upstream && !socks[i].connected { return }
+        let base = i * Reactor.segmentsPerSlot
+        let n = Int(socks[i].segCount)
+        for k in 0..<n {
+            let seg = segments[base + ((Int(socks[i].segFirst) + k) & (Reactor.segmentsPerSlot - 1))]
+            iovecs[base + k] = iovec(iov_base: UnsafeMutableRawPointer(mutating: seg.pointer), iov_len: Int(seg.length))
+        }
+        messages[i] = msghdr()
+        messages[i].msg_iov = iovecs + base
+        messages[i].msg_iovlen = n
+        let s = sqe()
+        io_uring_prep_sendmsg(s, socks[i].fd, messages + i, UInt32(MSG_NOSIGNAL))
+        io_uring_sqe_set_data64(s, UserData.make(.send, slot, socks[i].gen))
+        socks[i].ops += 1
+        socks[i].sendInFlight = true
+    }
+
+    func onSend(_ slot: Int32, _ res: Int32) {
+        let i = Int(slot)
+        socks[i].sendInFlight = false
+        if socks[i].closing { releaseSegments(slot); return }
+        if res < 0 {
+            socks[i].readError = -res
+            if socks[i].kind == .client { clientFailed(slot) } else { upstreamFailed(slot, sendError: -res) }
+            return
+        }
+        var left = Int32(res)
+        while left > 0 && socks[i].segCount > 0 {
+            let k = i * Reactor.segmentsPerSlot + Int(socks[i].segFirst)
+            if left >= segments[k].length {
+                left -= segments[k].length
+                if segments[k].id >= 0 { buffers.release(segments[k].id) }
+                socks[i].segFirst = UInt8((Int(socks[i].segFirst) + 1) & (Reactor.segmentsPerSlot - 1))
+                socks[i].segCount -= 1
+            } else {
+                segments[k].pointer = segments[k].pointer.map { $0 + Int(left) }
+                segments[k].length -= left
+                left = 0
+            }
+        }
+        if socks[i].segCount > 0 { flush(slot) }
+        if socks[i].kind == .client { clientWritable(slot) } else { upstreamWritable(slot) }
+    }
+
+    func releaseSegments(_ slot: Int32) {
+        let i = Int(slot)
+        while socks[i].segCount > 0 {
+            let k = i * Reactor.segmentsPerSlot + Int(socks[i].segFirst)
+            if segments[k].id >= 0 { buffers.release(segments[k].id) }
+            socks[i].segFirst = UInt8((Int(socks[i].segFirst) + 1) & (Reactor.segmentsPerSlot - 1))
+            socks[i].segCount -= 1
+        }
+    }
+
+    // MARK: Timers
+
+    @inline(__always) func scheduleTimer(_ slot: Int32, _ kind: TimerKind, afterMs: Int64) {
+        socks[Int(slot)].timer = kind
+        wheel.schedule(slot, atMs: nowMs + afterMs)
+    }
+
+    @inline(__always) func cancelTimer(_ slot: Int32) {
+        socks[Int(slot)].timer = .none
+        wheel.cancel(slot)
+    }
+
+    // MARK: Drain
+
+    func beginDrain() {
+        draining = true
+        for (i, fd) in listenerFds.enumerated() {
+            if acceptArmed[i] {
+                let s = sqe()
+                io_uring_prep_cancel64(s, UserData.make(.accept, Int32(i), 0), 0)
+                io_uring_sqe_set_data64(s, UserData.make(.cancel, -1, 0))
+            }
+            close(fd)
+        }
+        // Idle keep-alive connections close now; busy ones after their response.
+        var slot: Int32 = 0
+        while slot < freshSlot {
+            let s = socks[Int(slot)]
+            if s.kind == .client && !s.closing && exchanges[Int(slot)].phase == .readingHead && s.inHead < 0 && s.segCount == 0 {
+                closeSock(slot)
+            } else if s.kind == .upstream && s.pooled {
+                closeSock(slot)
+            }
+            slot += 1
+        }
+    }
+}
+
+/// Zero-filled memory straight from mmap: untouched pages cost no RSS, so
+/// large slabs are free until connections actually use them.
+func lazyArray<T>(_ count: Int) -> UnsafeMutablePointer<T> {
+    let bytes = max(count, 1) * MemoryLayout<T>.stride
+    let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    guard let p, p != MAP_FAILED else {
+        return UnsafeMutablePointer<T>.allocate(capacity: max(count, 1))
+    }
+    return p.bindMemory(to: T.self, capacity: max(count, 1))
+}

@@ -1,0 +1,25 @@
+import Atomics
+
+/// Counters and lifecycle flags one reactor shares with the control thread.
+/// Written by the reactor with relaxed atomics (no lock, no ARC: `UnsafeAtomic`
+/// is a plain pointer), read by the admin API.
+struct WorkerStats: @unchecked Sendable {
+    let requests = UnsafeAtomic<Int>.create(0)
+    let accepted = UnsafeAtomic<Int>.create(0)
+    let activeConnections = UnsafeAtomic<Int>.create(0)
+    let upstreamOpened = UnsafeAtomic<Int>.create(0)
+    let upstreamErrors = UnsafeAtomic<Int>.create(0)
+    let clientErrors = UnsafeAtomic<Int>.create(0)
+    /// 0 = starting, 1 = serving, 2 = stopped, 3 = failed.
+    let state = UnsafeAtomic<Int>.create(0)
+    /// Set by the control thread: stop accepting and finish in-flight requests.
+    let drain = UnsafeAtomic<Bool>.create(false)
+    /// Set by the control thread when the drain deadline passed: exit now.
+    let stop = UnsafeAtomic<Bool>.create(false)
+    /// CPU the worker pinned itself to, -1 if not pinned.
+    let cpu = UnsafeAtomic<Int>.create(-1)
+
+    @inline(__always) func bump(_ a: UnsafeAtomic<Int>, _ by: Int = 1) {
+        a.wrappingIncrement(by: by, ordering: .relaxed)
+    }
+}
