@@ -38,7 +38,7 @@ let package = Package(
         ),
         .testTarget(name: "ProtocolsTests", dependencies: ["Protocols"]),
         .testTarget(name: "EdgeTests", dependencies: ["Edge"]),
-        .testTarget(name: "IntegrationTests", dependencies: []),
+        .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["upstream.py"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE 1  // CPU_SET macros and pthread affinity calls
 #include "CIOUring.h"
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -48,4 +49,11 @@ int edge_current_thread_single_cpu(void) {
     if (CPU_COUNT(&set) != 1) return -1;
     for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) if (CPU_ISSET(cpu, &set)) return cpu;
     return -1;
+}
+
+int edge_set_thread_name(pthread_t thread, const char *name) {
+    char buf[16];
+    strncpy(buf, name, sizeof buf - 1);
+    buf[sizeof buf - 1] = 0;
+    return pthread_setname_np(thread, buf);
 }

@@ -4,8 +4,9 @@
 #ifndef EDGE_CIOURING_H
 #define EDGE_CIOURING_H
 
-// libc headers first: liburing.h relies on them (known trap with glibc + 2.3).
-#define _GNU_SOURCE 1
+// libc headers first, without _GNU_SOURCE here: this header is imported next to
+// Swift's Glibc module and must see the same definitions (liburing.h defines
+// _GNU_SOURCE itself; its include guards keep these as already parsed).
 #include <stdint.h>
 #include <stddef.h>
 #include <errno.h>
@@ -63,6 +64,8 @@ int edge_pin_current_thread(int cpu);
 /// Writes the CPUs this process may run on (sched_getaffinity) into `out`,
 /// returns how many (at most `max`), or -errno.
 int edge_allowed_cpus(int *out, int max);
+/// Names a thread (visible in /proc/PID/task/TID/comm); at most 15 bytes are kept.
+int edge_set_thread_name(pthread_t thread, const char *name);
 /// Returns the CPU the calling thread is allowed on if exactly one, else -1.
 int edge_current_thread_single_cpu(void);
 

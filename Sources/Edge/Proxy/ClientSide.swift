@@ -60,6 +60,8 @@ extension Reactor {
         case .readingHead:
             if socks[i].segCount == 0 && !socks[i].sendInFlight && socks[i].inHead >= 0 { clientReadable(c) }
         }
+        // Reading may have paused while input queued behind this exchange.
+        if !socks[i].closing && socks[i].kind == .client { updateRecv(c) }
     }
 
     /// Parses the request head at the front of the input. True when an exchange started.
@@ -235,10 +237,11 @@ extension Reactor {
         socks[i].lingering = true
         let u = socks[i].peer
         if u >= 0 { detach(c, u); closeSock(u) }
+        // Nothing unread from the client: a plain close cannot turn into an RST.
+        if socks[i].eof || (exchanges[i].request.done && socks[i].inHead < 0) { closeSock(c); return }
         shutdown(socks[i].fd, Int32(SHUT_WR))
         releaseInput(c)
-        if socks[i].eof { closeSock(c); return }
-        scheduleTimer(c, .clientLinger, afterMs: 2000)
+        scheduleTimer(c, .clientLinger, afterMs: draining ? 200 : 2000)
     }
 
     /// Client timer while proxying: runs only while we wait on the client

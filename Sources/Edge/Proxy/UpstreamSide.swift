@@ -88,7 +88,7 @@ extension Reactor {
         let ci = Int(c)
         while !exchanges[ci].responseHeadDone {
             if socks[ui].inHead < 0 {
-                if socks[ui].eof { upstreamEndedEarly(u, c) }
+                if socks[ui].eof { upstreamEndedEarly(u, c) } else { flush(c) }  // relay any 1xx now
                 return
             }
             guard linearizeInput(u) else {
@@ -101,8 +101,13 @@ extension Reactor {
             let limits = table.listeners[Int(socks[ci].listener)].limits
             switch HTTP1Parser.parseResponse(buf, limits: limits, requestMethod: exchanges[ci].method, head: &head, headers: headerTable) {
             case .incomplete:
-                if socks[ui].eof || buffers.count(h) >= buffers.capacity(h) {
-                    failExchange(c, u, 502, "incomplete response head from upstream", cause: "upstream_bad_response")
+                if socks[ui].eof {
+                    stats.bump(stats.upstreamErrors)
+                    failExchange(c, u, 502, "upstream closed the connection mid-head", cause: "upstream_closed")
+                } else if buffers.count(h) >= buffers.capacity(h) {
+                    failExchange(c, u, 502, "response head too large", cause: "upstream_bad_response")
+                } else {
+                    flush(c)
                 }
                 return
             case .error(let e):

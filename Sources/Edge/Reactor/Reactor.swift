@@ -16,7 +16,7 @@ final class Reactor {
     let stats: WorkerStats
     let uring: UnsafeMutablePointer<io_uring>
     var buffers: BufferTable
-    var wheel: TimerWheel
+    let wheel: TimerWheel
     let capacity: Int32
     let socks: UnsafeMutablePointer<Sock>
     let exchanges: UnsafeMutablePointer<Exchange>

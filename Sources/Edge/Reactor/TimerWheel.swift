@@ -10,7 +10,9 @@ struct TimerWheel {
     private let heads: UnsafeMutablePointer<Int32>
     /// Expired ids collected before firing, so a handler may cancel others safely.
     private let expired: UnsafeMutablePointer<Int32>
-    private var currentTick: Int64
+    /// Behind a pointer so every method is non-mutating: handlers called from
+    /// `advance` re-arm and cancel timers on the same wheel.
+    private let currentTick: UnsafeMutablePointer<Int64>
     let capacity: Int
 
     init(capacity: Int, nowMs: Int64) {
@@ -20,16 +22,17 @@ struct TimerWheel {
         deadline = .allocate(capacity: capacity); deadline.initialize(repeating: 0, count: capacity)
         heads = .allocate(capacity: TimerWheel.slotCount); heads.initialize(repeating: -1, count: TimerWheel.slotCount)
         expired = .allocate(capacity: capacity)
-        currentTick = nowMs / TimerWheel.tickMs
+        currentTick = .allocate(capacity: 1)
+        currentTick.initialize(to: nowMs / TimerWheel.tickMs)
     }
 
     @inline(__always) func isScheduled(_ id: Int32) -> Bool { deadline[Int(id)] != 0 }
 
     /// Arms (or re-arms) the timer of `id` to fire at `atMs`.
-    mutating func schedule(_ id: Int32, atMs: Int64) {
+    func schedule(_ id: Int32, atMs: Int64) {
         cancel(id)
         var tick = atMs / TimerWheel.tickMs
-        if tick <= currentTick { tick = currentTick + 1 }
+        if tick <= currentTick.pointee { tick = currentTick.pointee + 1 }
         deadline[Int(id)] = tick
         let s = Int(tick & Int64(TimerWheel.slotCount - 1))
         let h = heads[s]
@@ -39,7 +42,7 @@ struct TimerWheel {
         heads[s] = id
     }
 
-    mutating func cancel(_ id: Int32) {
+    func cancel(_ id: Int32) {
         let i = Int(id)
         guard deadline[i] != 0 else { return }
         let s = Int(deadline[i] & Int64(TimerWheel.slotCount - 1))
@@ -50,21 +53,22 @@ struct TimerWheel {
     }
 
     /// Moves time forward to `nowMs`, calling `fire` for every expired id.
-    mutating func advance(nowMs: Int64, _ fire: (Int32) -> Void) {
+    func advance(nowMs: Int64, _ fire: (Int32) -> Void) {
         let target = nowMs / TimerWheel.tickMs
         var steps = 0
-        while currentTick < target && steps < TimerWheel.slotCount {
-            currentTick += 1; steps += 1
-            let s = Int(currentTick & Int64(TimerWheel.slotCount - 1))
+        while currentTick.pointee < target && steps < TimerWheel.slotCount {
+            currentTick.pointee += 1; steps += 1
+            let now = currentTick.pointee
+            let s = Int(now & Int64(TimerWheel.slotCount - 1))
             var id = heads[s]
             var count = 0
             while id >= 0 {
                 let n = next[Int(id)]
-                if deadline[Int(id)] <= currentTick { cancel(id); expired[count] = id; count += 1 }
+                if deadline[Int(id)] <= now { cancel(id); expired[count] = id; count += 1 }
                 id = n
             }
             for k in 0..<count { fire(expired[k]) }
         }
-        if currentTick < target { currentTick = target }
+        if currentTick.pointee < target { currentTick.pointee = target }
     }
 }

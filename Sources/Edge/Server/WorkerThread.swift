@@ -22,7 +22,7 @@ enum WorkerThread {
             Unmanaged<Box>.fromOpaque(box).release()
             return nil
         }
-        _ = name.withCString { pthread_setname_np(tid, $0) }
+        _ = name.withCString { edge_set_thread_name(tid, $0) }
         return tid
     }
 
