@@ -4,7 +4,10 @@
 #   make build        release build of the `edge` binary
 #   make test         deps + release build + all test suites (serially)
 #   make run          deps + build + demo: upstream.py on :9000, edge on :8080
-#   make bench-quick  edge vs nginx, wrk, 3 interleaved runs (Benchmarks/quick-compare.sh)
+#   make bench        Benchmarks/run: edge behind nginx, all wrk scenarios, 3 reps (~6 min)
+#   make bench-quick  Benchmarks/run --quick (< 2 min)
+#   make compare      comparison/run: edge vs nginx/HAProxy/h2o/Caddy -> comparison/RESULTS.md
+#   make dist         static-stdlib binary + tuning + example -> dist/edge-VERSION-linux-ARCH.tar.gz
 #   make clean
 
 SHELL        := /bin/bash
@@ -15,14 +18,15 @@ UPSTREAM_PY  := Tests/IntegrationTests/upstream.py
 UPSTREAM_PORT ?= 9000
 
 # Debian package → command (or file) that proves it is installed.
-DEB_PACKAGES := liburing-dev curl nginx-light wrk procps
+DEB_PACKAGES := liburing-dev libpcre2-dev curl nginx-light wrk procps
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: deps build test run bench-quick clean
+.PHONY: deps build test run bench bench-quick compare dist clean
 
 deps:
 	@missing=""; \
 	dpkg -s liburing-dev >/dev/null 2>&1 || [ -f /usr/include/liburing.h ] || missing="$$missing liburing-dev"; \
+	dpkg -s libpcre2-dev >/dev/null 2>&1 || [ -f /usr/include/pcre2.h ] || missing="$$missing libpcre2-dev"; \
 	command -v curl  >/dev/null 2>&1 || missing="$$missing curl"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v wrk   >/dev/null 2>&1 || missing="$$missing wrk"; \
@@ -52,8 +56,31 @@ run: deps build
 	echo "try: curl localhost:8080/   curl localhost:8080/api/echo   curl localhost:9901/metrics"; \
 	$(EDGE_BIN) run --config $(CONFIG)
 
+bench: deps build
+	EDGE_BIN=$(EDGE_BIN) Benchmarks/run
+
 bench-quick: deps build
-	EDGE_BIN=$(EDGE_BIN) Benchmarks/quick-compare.sh
+	EDGE_BIN=$(EDGE_BIN) Benchmarks/run --quick
+
+compare: deps build
+	EDGE_BIN=$(EDGE_BIN) comparison/run
+
+# Release binary with the Swift runtime linked in (own scratch dir so the
+# regular release build is not rebuilt), packed with tuning/ and the example
+# config, then tested with the toolchain off PATH (tests/dist-test.sh).
+dist: deps
+	$(SWIFT) build -c release --static-swift-stdlib --product edge --scratch-path .build-dist
+	@set -euo pipefail; \
+	bin=.build-dist/release/edge; ver=$$($$bin version | awk '{print $$2}'); \
+	name=edge-$$ver-linux-$$(uname -m); stage=dist/$$name; \
+	rm -rf "$$stage"; mkdir -p "$$stage/bin" "$$stage/tuning/limits.d" "$$stage/examples"; \
+	printf '*\n' > dist/.gitignore; \
+	install -m 0755 "$$bin" "$$stage/bin/edge"; strip "$$stage/bin/edge" 2>/dev/null || true; \
+	cp tuning/*.conf tuning/edge.service "$$stage/tuning/"; cp tuning/limits.d/edge.conf "$$stage/tuning/limits.d/"; \
+	cp examples/edge.yaml "$$stage/examples/"; cp README.md "$$stage/"; \
+	tar -C dist -czf "dist/$$name.tar.gz" "$$name"; rm -rf "$$stage"; \
+	echo "wrote dist/$$name.tar.gz ($$(du -h "dist/$$name.tar.gz" | cut -f1))"; \
+	tests/dist-test.sh "dist/$$name.tar.gz"
 
 clean:
 	rm -rf .build

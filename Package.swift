@@ -4,7 +4,7 @@ import PackageDescription
 let package = Package(
     name: "Edge",
     products: [
-        .executable(name: "edge", targets: ["Edge"]),
+        .executable(name: "edge", targets: ["EdgeMain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -18,16 +18,20 @@ let package = Package(
             name: "CIOUring",
             linkerSettings: [.linkedLibrary("uring")]
         ),
+        // Module map over Debian's libpcre2-dev (8-bit code units): route regexes.
+        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         // I/O-free codecs. Never depends on CIOUring.
         .target(
             name: "Protocols",
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
         ),
-        // The runtime and the `edge` command.
-        .executableTarget(
+        // The runtime and the `edge` command's implementation (a library so tests
+        // and microbenchmarks can link it).
+        .target(
             name: "Edge",
             dependencies: [
                 "CIOUring",
+                "CPCRE2",
                 "Protocols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -36,6 +40,8 @@ let package = Package(
             ],
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
         ),
+        // The `edge` binary: only calls EdgeCommand.main().
+        .executableTarget(name: "EdgeMain", dependencies: ["Edge"]),
         .testTarget(name: "ProtocolsTests", dependencies: ["Protocols"]),
         .testTarget(name: "EdgeTests", dependencies: ["Edge"]),
         .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["upstream.py"]),

@@ -11,6 +11,9 @@ final class FakeStatusProvider: AdminStatusProvider {
     var readyWorkers: Int { values.withLock { $0.ready } }
     var isDraining: Bool { values.withLock { $0.draining } }
     func renderMetrics() -> String { "# TYPE edge_requests_total counter\nedge_requests_total 7\n" }
+    func reload() -> ReloadStatus { ReloadStatus(generation: 2, ok: false, message: "t.yaml:3: x: bad", unixTime: 0) }
+    var lastReload: ReloadStatus { ReloadStatus(generation: 1, ok: true, message: "initial config", unixTime: 0) }
+    func beginDrain() { values.withLock { $0.draining = true } }
 }
 
 /// The admin endpoint over real loopback sockets, plus its pure routing.
@@ -28,6 +31,11 @@ final class AdminServerTests: XCTestCase {
         p.values.withLock { $0.ready = 2; $0.draining = true }
         XCTAssertEqual(AdminRoutes.respond(method: "GET", path: "/health/ready", provider: p).body, "draining\n")
         XCTAssertEqual(AdminRoutes.respond(method: "POST", path: "/health", provider: p).status, 405)
+        let rejected = AdminRoutes.respond(method: "POST", path: "/reload", provider: p)
+        XCTAssertEqual(rejected.status, 400)
+        XCTAssertTrue(rejected.body.contains(#""message":"t.yaml:3: x: bad""#), rejected.body)
+        XCTAssertTrue(AdminRoutes.respond(method: "GET", path: "/reload", provider: p).body.contains(#""ok":true"#))
+        XCTAssertEqual(AdminRoutes.respond(method: "GET", path: "/drain", provider: p).status, 405)
         XCTAssertEqual(AdminRoutes.respond(method: "GET", path: "/nope", provider: p).status, 404)
     }
 

@@ -218,8 +218,15 @@ class Stats:
 STATS = Stats()
 
 
+# Set by `serve --name`: every response carries X-Upstream-Name so balancing
+# tests can tell which upstream answered.
+SERVER_NAME = None
+
+
 def send_response(sock, status, headers, body=b"", head_only=False):
     reason = REASONS.get(status, "Status")
+    if SERVER_NAME is not None and 200 <= status:
+        headers = headers + [("X-Upstream-Name", SERVER_NAME)]
     out = ["HTTP/1.1 %d %s" % (status, reason)]
     no_body = head_only or status in (204, 304) or 100 <= status < 200
     have_cl = any(k.lower() == "content-length" for k, _ in headers)
@@ -498,6 +505,7 @@ def main():
     p = sub.add_parser("serve")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9000)
+    p.add_argument("--name", default=None, help="sent back as X-Upstream-Name")
     p = sub.add_parser("pattern-sha256")
     p.add_argument("n", type=int)
     for name in ("download", "upload"):
@@ -513,6 +521,8 @@ def main():
     if args.cmd in (None, "serve"):
         host = getattr(args, "host", "127.0.0.1")
         port = getattr(args, "port", 9000)
+        global SERVER_NAME
+        SERVER_NAME = getattr(args, "name", None)
         try:
             serve(host, port)
         except KeyboardInterrupt:

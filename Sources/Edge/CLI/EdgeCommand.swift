@@ -1,13 +1,14 @@
 import ArgumentParser
 
 /// The `edge` command: `run`, `validate`, `version`. The root only dispatches.
-@main
-struct EdgeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// Public because the thin `edge` executable target (Sources/EdgeMain) runs it.
+public struct EdgeCommand: ParsableCommand {
+    public init() {}
+    public static let configuration = CommandConfiguration(
         commandName: "edge",
         abstract: "Edge: an io_uring reverse proxy.",
         version: EdgeVersion.string,
-        subcommands: [RunCommand.self, ValidateCommand.self, VersionCommand.self]
+        subcommands: [RunCommand.self, ValidateCommand.self, ReloadCommand.self, TuneCommand.self, VersionCommand.self]
     )
 }
 

@@ -1,6 +1,6 @@
-/// `clusters[]`: upstream groups, their endpoints and pool settings.
+/// `clusters[]`: upstream groups, their endpoints, balancing and pool settings.
 extension ConfigLoader {
-    static let clusterFields = ["name", "endpoints", "balance", "connect_timeout", "max_idle", "idle_timeout"]
+    static let clusterFields = ["name", "endpoints", "balance", "hash_on", "connect_timeout", "max_idle", "idle_timeout", "dns_refresh"]
     static let endpointFields = ["address", "weight"]
 
     static func parseClusters(_ node: ConfigNode) throws(ConfigError) -> [ClusterConfig] {
@@ -22,8 +22,9 @@ extension ConfigLoader {
         var endpoints: [EndpointConfig] = []
         for item in try list.list() {
             let e = try parseEndpoint(item)
-            if endpoints.contains(where: { $0.address.canonicalKey == e.address.canonicalKey }) {
-                throw item.error("duplicate endpoint \(e.address.text)")
+            if let dup = endpoints.first(where: { $0.address.canonicalKey == e.address.canonicalKey }) {
+                let same = dup.address.text == e.address.text ? "" : " (same address as \(dup.address.text))"
+                throw item.error("duplicate endpoint \(e.address.text)\(same)")
             }
             endpoints.append(e)
         }
@@ -34,20 +35,54 @@ extension ConfigLoader {
             let w = try n.oneOf(words, what: "balance policy")
             c.balance = BalancePolicy(rawValue: w) ?? .roundRobin
         }
+        if let n = m.optional("hash_on") {
+            guard c.balance == .consistentHash else {
+                throw n.error("hash_on needs 'balance: consistent_hash' (balance is \(c.balance.rawValue))")
+            }
+            c.hashOn = try hashOn(n)
+        }
         if let n = m.optional("connect_timeout") { c.connectTimeoutMs = try n.durationMs() }
         if let n = m.optional("max_idle") { c.maxIdlePerEndpoint = try n.int(in: 0...100_000) }
         if let n = m.optional("idle_timeout") { c.idleTimeoutMs = try n.durationMs() }
+        if let n = m.optional("dns_refresh") { c.dnsRefreshMs = try n.durationMs(min: 1000) }
         return c
     }
 
-    /// `"host:port"` or `{ address: "host:port", weight: N }`.
+    /// `client_ip`, `{header: NAME}` or `{cookie: NAME}`.
+    static func hashOn(_ node: ConfigNode) throws(ConfigError) -> HashKeySource {
+        if case .scalar = node.node {
+            _ = try node.oneOf(["client_ip"], what: "hash_on source (or {header: NAME} / {cookie: NAME})")
+            return .clientIP
+        }
+        let m = try node.mapping(allowed: ["header", "cookie"])
+        guard m.entries.count == 1, let e = m.entries.first else {
+            throw node.error("give exactly one of {header: NAME} or {cookie: NAME}")
+        }
+        let name = try e.value.nonEmptyString()
+        guard name.utf8.allSatisfy(isTokenByte) else { throw e.value.error("'\(name)' is not a valid \(e.key) name") }
+        return e.key == "header" ? .header(name) : .cookie(name)
+    }
+
+    /// `"host:port"` or `{ address: "host:port", weight: N }`. Host names are
+    /// resolved now (first getaddrinfo result) and remembered in `hostName`
+    /// for re-resolution every `dns_refresh`.
     static func parseEndpoint(_ node: ConfigNode) throws(ConfigError) -> EndpointConfig {
         if case .mapping = node.node {
             let m = try node.mapping(allowed: endpointFields)
-            var e = EndpointConfig(address: try m.required("address").socketAddress())
+            var e = try endpoint(try m.required("address"))
             if let w = m.optional("weight") { e.weight = try w.int(in: 1...10_000) }
             return e
         }
-        return EndpointConfig(address: try node.socketAddress())
+        return try endpoint(node)
+    }
+
+    private static func endpoint(_ node: ConfigNode) throws(ConfigError) -> EndpointConfig {
+        let text = try node.string()
+        do {
+            let (address, hostName) = try ConfigValues.endpointAddress(text)
+            return EndpointConfig(address: address, hostName: hostName)
+        } catch {
+            throw node.error(error)
+        }
     }
 }

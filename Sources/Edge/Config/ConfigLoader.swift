@@ -56,7 +56,7 @@ enum ConfigLoader {
 
     static func parseRuntime(_ node: ConfigNode) throws(ConfigError) -> RuntimeConfig {
         let m = try node.mapping(allowed: ["workers", "drain_timeout", "log_format", "log_level",
-                                           "buffer_size", "buffer_count", "max_connections_per_worker"])
+                                           "buffer_size", "buffer_count", "max_connections_per_worker", "pid_file"])
         var r = RuntimeConfig()
         if let n = m.optional("workers") {
             if (try? n.string()) == "auto" { r.workers = nil } else {
@@ -79,6 +79,14 @@ enum ConfigLoader {
         }
         if let n = m.optional("max_connections_per_worker") {
             r.maxConnectionsPerWorker = try n.int(in: 1...1_048_576)
+        }
+        if let n = m.optional("pid_file") {
+            let p = try n.nonEmptyString()
+            // `edge reload` finds the process through it: a relative path would depend on the cwd.
+            guard p.hasPrefix("/"), !p.hasSuffix("/"), !p.utf8.contains(0) else {
+                throw n.error("must be an absolute file path like /run/edge.pid, got '\(p)'")
+            }
+            r.pidFile = p
         }
         return r
     }

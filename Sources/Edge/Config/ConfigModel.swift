@@ -46,6 +46,8 @@ struct EdgeConfig: Sendable {
 }
 
 struct RuntimeConfig: Sendable {
+    /// Written at startup so `edge reload` can find the process (nil = none).
+    var pidFile: String? = nil
     /// nil = auto (one reactor per allowed CPU).
     var workers: Int? = nil
     /// How long SIGTERM/SIGINT waits for in-flight requests before exiting.
@@ -93,12 +95,45 @@ struct HTTPListenerSettings: Sendable {
 }
 
 struct RouteMatchConfig: Sendable {
-    /// Exact host (case-insensitive, port ignored) or nil for any.
+    /// Exact host ("api.example.com"), wildcard ("*.example.com": any subdomain,
+    /// not the apex), or nil / "*" for any. Case-insensitive, port ignored.
     var host: String? = nil
     var pathPrefix: String? = nil
     var pathExact: String? = nil
+    /// PCRE2 pattern matched against the whole path (anchored at both ends).
+    var pathRegex: String? = nil
     /// Upper-case method tokens; empty = any.
     var methods: [String] = []
+    var headers: [HeaderMatchConfig] = []
+    var query: [QueryMatchConfig] = []
+}
+
+/// `match.headers[]`: `{ name, exact: v }`, `{ name, present: true|false }`, `{ name, regex: p }`.
+struct HeaderMatchConfig: Sendable {
+    enum Kind: Sendable { case exact(String), present(Bool), regex(String) }
+    var name: String
+    var kind: Kind
+}
+
+/// `match.query[]`: `{ name, exact: v }`, `{ name, present: true|false }`, `{ name, regex: p }`.
+struct QueryMatchConfig: Sendable {
+    var name: String
+    var kind: HeaderMatchConfig.Kind
+}
+
+/// Header edits on a route: `request_headers: { add: {k: v}, set: {k: v}, remove: [k] }`
+/// (same shape for `response_headers`). add appends, set replaces, remove drops.
+struct HeaderEditsConfig: Sendable {
+    var add: [(String, String)] = []
+    var set: [(String, String)] = []
+    var remove: [String] = []
+    var isEmpty: Bool { add.isEmpty && set.isEmpty && remove.isEmpty }
+}
+
+/// One arm of `clusters: [{name: a, weight: 90}, {name: b, weight: 10}]`.
+struct WeightedClusterConfig: Sendable {
+    var name: String
+    var weight: Int
 }
 
 struct DirectResponseConfig: Sendable {
@@ -109,6 +144,8 @@ struct DirectResponseConfig: Sendable {
 
 enum RouteAction: Sendable {
     case cluster(String)
+    /// Weighted split across clusters (canary releases).
+    case weighted([WeightedClusterConfig])
     case direct(DirectResponseConfig)
 }
 
@@ -117,6 +154,12 @@ struct RouteConfig: Sendable {
     var action: RouteAction
     /// Remove the matched `path_prefix` before forwarding.
     var stripPrefix: Bool = false
+    /// Replace the matched `path_prefix` with this (exclusive with strip_prefix).
+    var prefixRewrite: String? = nil
+    /// Host header sent upstream instead of the client's.
+    var hostRewrite: String? = nil
+    var requestHeaders = HeaderEditsConfig()
+    var responseHeaders = HeaderEditsConfig()
     /// Time from the request being sent upstream to the response head → 504.
     var timeoutMs: Int = 30_000
     var location: SourceLocation
@@ -133,15 +176,29 @@ enum BalancePolicy: String, Sendable {
 struct EndpointConfig: Sendable {
     var address: SocketAddress
     var weight: Int = 1
+    /// Set when the endpoint was written as a host name ("db.internal:5432"):
+    /// `address` is its first resolved address; re-resolved every `dns_refresh`.
+    var hostName: String? = nil
+}
+
+/// Where `consistent_hash` takes its key from: `hash_on: client_ip` (default),
+/// `hash_on: { header: X-User }`, `hash_on: { cookie: session }`.
+enum HashKeySource: Sendable, Equatable {
+    case clientIP
+    case header(String)
+    case cookie(String)
 }
 
 struct ClusterConfig: Sendable {
     var name: String
     var endpoints: [EndpointConfig]
     var balance: BalancePolicy = .roundRobin
+    var hashOn: HashKeySource = .clientIP
     var connectTimeoutMs: Int = 2_000
     /// Idle keep-alive connections kept per endpoint per reactor.
     var maxIdlePerEndpoint: Int = 64
     var idleTimeoutMs: Int = 60_000
+    /// Re-resolution period for host-name endpoints.
+    var dnsRefreshMs: Int = 30_000
     var location: SourceLocation
 }

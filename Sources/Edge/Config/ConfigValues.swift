@@ -1,3 +1,4 @@
+import CIOUring
 import Glibc
 
 /// A problem with one scalar value, before it is tied to a file, line and field.
@@ -134,6 +135,51 @@ enum ConfigValues {
             throw ValueError("invalid IPv4 address '\(host)' in '\(text)'")
         }
         throw ValueError("host names are not supported yet; use an IP literal (got '\(host)')")
+    }
+
+    /// An upstream endpoint: everything `socketAddress` accepts, plus host
+    /// names ("db.internal:5432"), resolved now with getaddrinfo (AF_UNSPEC,
+    /// SOCK_STREAM, first result). Returns the host name for names so it can
+    /// be re-resolved later; nil for IP literals and `localhost` (fixed 127.0.0.1).
+    /// This blocks on DNS: call it on the control thread only.
+    static func endpointAddress(_ text: String) throws(ValueError) -> (SocketAddress, hostName: String?) {
+        let literalError: ValueError
+        do { return (try socketAddress(text), nil) } catch { literalError = error }
+        let s = text.trimmingSpaces()
+        guard !s.hasPrefix("["), let colon = s.lastIndex(of: ":") else { throw literalError }
+        let host = String(s[..<colon])
+        // Only names get past here; malformed IPs and ports keep the literal parser's message.
+        guard !host.isEmpty, !host.contains(":"), host.contains(where: { $0.isLetter }),
+              let port = Int(s[s.index(after: colon)...]), (1...65535).contains(port) else { throw literalError }
+        guard isHostName(host) else {
+            throw ValueError("'\(host)' is not a valid host name (letters, digits, '-' and '.'; labels of 1 to 63) in '\(text)'")
+        }
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICSERV
+        var res: UnsafeMutablePointer<addrinfo>? = nil
+        let rc = getaddrinfo(host, String(port), &hints, &res)
+        defer { if let res { freeaddrinfo(res) } }
+        guard rc == 0, let first = res, let addr = first.pointee.ai_addr else {
+            var reason = rc == 0 ? "no addresses" : String(cString: gai_strerror(rc))
+            if rc == EAI_SYSTEM { reason += " (\(String(cString: strerror(errno))))" }
+            throw ValueError("cannot resolve host '\(host)': \(reason)")
+        }
+        var storage = sockaddr_storage()
+        let length = min(Int(first.pointee.ai_addrlen), MemoryLayout<sockaddr_storage>.size)
+        withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: UnsafeRawBufferPointer(start: addr, count: length)) }
+        return (SocketAddress(storage: storage, length: socklen_t(length), text: s), host)
+    }
+
+    /// RFC 1123 host name: dot-separated labels of letters, digits and '-'.
+    static func isHostName(_ h: String) -> Bool {
+        guard h.utf8.count <= 253 else { return false }
+        let labels = h.split(separator: ".", omittingEmptySubsequences: false)
+        return labels.allSatisfy { l in
+            !l.isEmpty && l.utf8.count <= 63 && !l.hasPrefix("-") && !l.hasSuffix("-")
+                && l.unicodeScalars.allSatisfy { ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9") || $0 == "-" }
+        }
     }
 
     private static func ipv4(_ host: String, port: UInt16) -> sockaddr_in? {

@@ -40,6 +40,7 @@ struct AdminResponse: Equatable {
     static func reason(_ status: Int) -> String {
         switch status {
         case 200: return "OK"
+        case 202: return "Accepted"
         case 400: return "Bad Request"
         case 404: return "Not Found"
         case 405: return "Method Not Allowed"
@@ -53,10 +54,27 @@ struct AdminResponse: Equatable {
 
 /// Maps admin paths to replies. Pure (no sockets) so it is unit-tested directly.
 enum AdminRoutes {
-    static let paths = ["/health", "/health/live", "/health/ready", "/metrics"]
+    static let paths = ["/health", "/health/live", "/health/ready", "/metrics", "/reload", "/drain"]
 
     static func respond(method: String, path: String, provider: AdminStatusProvider) -> AdminResponse {
         guard paths.contains(path) else { return AdminResponse(status: 404, body: "not found\n") }
+        switch (method, path) {
+        case ("POST", "/reload"):
+            // Same validation as `edge validate`; a rejected config keeps the running one.
+            let result = provider.reload()
+            return AdminResponse(status: result.ok ? 200 : 400, contentType: "application/json", body: result.json + "\n")
+        case ("GET", "/reload"), ("HEAD", "/reload"):
+            return AdminResponse(status: 200, contentType: "application/json", body: provider.lastReload.json + "\n")
+        case ("POST", "/drain"):
+            provider.beginDrain()
+            return AdminResponse(status: 202, body: "draining\n")
+        case (_, "/reload"):
+            return AdminResponse(status: 405, body: "method not allowed\n", extraHeaders: ["Allow": "GET, POST"])
+        case (_, "/drain"):
+            return AdminResponse(status: 405, body: "method not allowed\n", extraHeaders: ["Allow": "POST"])
+        default:
+            break
+        }
         guard method == "GET" || method == "HEAD" else {
             return AdminResponse(status: 405, body: "method not allowed\n", extraHeaders: ["Allow": "GET, HEAD"])
         }

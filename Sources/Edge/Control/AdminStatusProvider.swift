@@ -6,4 +6,10 @@ protocol AdminStatusProvider: AnyObject, Sendable {
     var isDraining: Bool { get }
     /// Prometheus text exposition of counters (already formatted).
     func renderMetrics() -> String
+    /// Re-reads and publishes the config file (POST /reload).
+    func reload() -> ReloadStatus
+    /// Result of the last reload attempt (GET /reload).
+    var lastReload: ReloadStatus { get }
+    /// Starts a graceful drain, like SIGTERM (POST /drain).
+    func beginDrain()
 }

@@ -73,7 +73,7 @@ extension Reactor {
         }
         let h = socks[i].inHead
         let buf = buffers.bytes(h)
-        let listener = table.listeners[Int(socks[i].listener)]
+        let listener = listenerSettings(c)
         var head = RequestHead()
         switch HTTP1Parser.parseRequest(buf, limits: listener.limits, head: &head, headers: headerTable) {
         case .incomplete:
@@ -102,29 +102,55 @@ extension Reactor {
         var ex = Exchange()
         ex.method = head.methodKind
         ex.versionMinor = head.versionMinor
-        ex.keepAlive = head.keepAlive && !draining
+        ex.keepAlive = head.keepAlive && !draining && !socks[i].listenerGone
         ex.expectContinue = head.expectContinue
         ex.request.reset(head.framing)
         ex.startedMs = nowMs
+        // The request runs on the current snapshot until it ends, whatever reloads happen.
+        ex.view = current
+        ex.listener = acceptListener[Int(socks[i].acceptSlot)]
         exchanges[i] = ex
+        retainView(current)
         if listener.maxBodyBytes > 0, case .contentLength(let n) = head.framing, n > listener.maxBodyBytes {
             respondError(c, 413, "request body larger than max_body", cause: nil, consume: -1)
             return
         }
-        let host = requestHost(&head, buf)
-        let path = requestPath(&head, buf)
-        let r = table.match(listener: Int(socks[i].listener), host: host, path: path, method: head.methodKind)
+        var req = requestView(c, &head, buf)
+        let r = matchRoute(ex.view, Int(ex.listener), &req)
         if r < 0 {
             respondError(c, 404, "no route matches this request", cause: "route_not_found", consume: head.headLength)
             return
         }
         exchanges[i].route = Int32(r)
-        let route = table.routes[r]
-        if route.cluster < 0 {
+        let route = views[Int(ex.view)].routes[r]
+        if route.cluster == -1 {
             respondDirect(c, route, consume: head.headLength)
         } else {
-            startProxy(c, route, &head, buf)
+            startProxy(c, route, &head, buf, &req)
         }
+    }
+
+    @inline(__always) private func matchRoute(_ v: Int32, _ listener: Int, _ req: inout RequestView) -> Int {
+        guard let t = views[Int(v)].table else { return -1 }
+        return t._withUnsafeGuaranteedRef { $0.match(listener: listener, req, worker: index) }
+    }
+
+    /// Views of the parsed head that routing and balancing read.
+    func requestView(_ c: Int32, _ head: inout RequestHead, _ buf: UnsafeRawBufferPointer) -> RequestView {
+        let target = head.isAbsoluteForm ? head.absolutePath : head.target
+        var path = UnsafeRawBufferPointer(start: nil, count: 0)
+        var query = UnsafeRawBufferPointer(start: nil, count: 0)
+        if target.length > 0, target.end <= buf.count, let base = buf.baseAddress {
+            let p = base + Int(target.offset)
+            var n = 0
+            while n < Int(target.length) && p.load(fromByteOffset: n, as: UInt8.self) != UInt8(ascii: "?") { n += 1 }
+            path = UnsafeRawBufferPointer(start: p, count: n)
+            if n + 1 < Int(target.length) { query = UnsafeRawBufferPointer(start: p + n + 1, count: Int(target.length) - n - 1) }
+        }
+        return RequestView(
+            host: requestHost(&head, buf), path: path, query: query, method: head.methodKind, head: buf,
+            headers: UnsafeBufferPointer(rebasing: UnsafeBufferPointer(headerTable)[0..<min(head.headerCount, headerTable.count)]),
+            clientIP: UnsafeRawBufferPointer(start: peerText + Int(c) * 48, count: Int(socks[Int(c)].peerAddrLength)))
     }
 
     /// Host used for routing: absolute-form authority or the Host field, without port.
@@ -147,18 +173,6 @@ extension Reactor {
         return UnsafeRawBufferPointer(start: p, count: n)
     }
 
-    /// Path used for routing: the target (or absolute-form path) up to '?'.
-    private func requestPath(_ head: inout RequestHead, _ buf: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        let r = head.isAbsoluteForm ? head.absolutePath : head.target
-        guard r.length > 0, r.end <= buf.count, let base = buf.baseAddress else {
-            return UnsafeRawBufferPointer(start: nil, count: 0)
-        }
-        let p = base + Int(r.offset)
-        var n = 0
-        while n < Int(r.length) && p.load(fromByteOffset: n, as: UInt8.self) != UInt8(ascii: "?") { n += 1 }
-        return UnsafeRawBufferPointer(start: p, count: n)
-    }
-
     /// Moves request body bytes from the client to its upstream (or drops them
     /// if the upstream is gone), honouring max_body for chunked bodies.
     func pumpRequestBody(_ c: Int32) {
@@ -171,7 +185,7 @@ extension Reactor {
             abortRequest(c, status: e.status, reason: e.reason)
             return
         }
-        let limit = table.listeners[Int(socks[i].listener)].maxBodyBytes
+        let limit = listenerSettings(c).maxBodyBytes
         if limit > 0 && exchanges[i].request.payloadBytes > limit {
             abortRequest(c, status: 413, reason: "request body larger than max_body")
             return
@@ -223,9 +237,10 @@ extension Reactor {
         if socks[i].outBuf >= 0 && buffers.refs[Int(socks[i].outBuf)] == 1 {
             buffers.release(socks[i].outBuf); socks[i].outBuf = -1
         }
+        endExchangeView(c)
         exchanges[i] = Exchange()
         if draining { closeSock(c); return }
-        scheduleTimer(c, .clientIdle, afterMs: Int64(table.listeners[Int(socks[i].listener)].idleTimeoutMs))
+        scheduleTimer(c, .clientIdle, afterMs: Int64(listenerSettings(c).idleTimeoutMs))
         if socks[i].inHead >= 0 { clientReadable(c) }
     }
 
@@ -249,7 +264,7 @@ extension Reactor {
     func refreshClientTimer(_ c: Int32) {
         let i = Int(c)
         if !exchanges[i].request.done || socks[i].segCount > 0 {
-            scheduleTimer(c, .clientBody, afterMs: Int64(table.listeners[Int(socks[i].listener)].bodyTimeoutMs))
+            scheduleTimer(c, .clientBody, afterMs: Int64(listenerSettings(c).bodyTimeoutMs))
         } else if socks[i].timer == .clientBody {
             cancelTimer(c)
         }
@@ -266,6 +281,18 @@ extension Reactor {
     @inline(__always) func detach(_ c: Int32, _ u: Int32) {
         socks[Int(c)].peer = -1
         socks[Int(u)].peer = -1
+    }
+
+    /// The exchange stops using its snapshot (and its endpoint's in-flight count).
+    func endExchangeView(_ c: Int32) {
+        let i = Int(c)
+        let v = exchanges[i].view
+        if v < 0 { return }
+        let e = exchanges[i].countedEndpoint
+        if e >= 0, let active = views[Int(v)].active { active[Int(e)] -= 1 }
+        exchanges[i].countedEndpoint = -1
+        exchanges[i].view = -1
+        releaseView(v)
     }
 
     func releaseExchangeBuffers(_ c: Int32) {

@@ -44,11 +44,20 @@ extension Reactor {
         w.append(buf, range: head.method)
         w.appendByte(0x20)
         var target = head.isAbsoluteForm ? head.absolutePath : head.target
-        if route.stripPrefix && route.pathMatch == .prefix && Int(target.length) >= route.path.count {
+        let rewritesPrefix = (route.stripPrefix || route.hasPrefixRewrite) && route.pathMatch == .prefix
+        if rewritesPrefix && Int(target.length) >= route.path.count {
             target.offset += Int32(route.path.count)
             target.length -= Int32(route.path.count)
             let first: UInt8 = target.length > 0 ? buf[Int(target.offset)] : 0
-            if first != UInt8(ascii: "/") { w.appendByte(UInt8(ascii: "/")) }
+            if route.hasPrefixRewrite {
+                w.append(route.prefixRewrite.buffer)
+                let endsWithSlash = route.prefixRewrite.count > 0
+                    && route.prefixRewrite.buffer[route.prefixRewrite.count - 1] == UInt8(ascii: "/")
+                if first == UInt8(ascii: "/") && endsWithSlash { target.offset += 1; target.length -= 1 }
+                else if route.prefixRewrite.count == 0 && first != UInt8(ascii: "/") { w.appendByte(UInt8(ascii: "/")) }
+            } else if first != UInt8(ascii: "/") {
+                w.appendByte(UInt8(ascii: "/"))
+            }
         } else if target.length == 0 {
             w.appendByte(UInt8(ascii: "/"))
         }
@@ -56,26 +65,31 @@ extension Reactor {
         w.append(" HTTP/1.1\r\n")
         var hasRequestId = false
         let headers = UnsafeBufferPointer(headerTable)
+        let v = Int(exchanges[Int(c)].view)
+        let rewritesHost = route.hostRewrite.count > 0
         for k in 0..<head.headerCount {
             let f = headerTable[k]
             if isHopByHop(f.kind) { continue }
             switch f.kind {
             case .xForwardedFor, .xForwardedProto, .xForwardedHost: continue
-            case .host where head.isAbsoluteForm: continue
+            case .host where head.isAbsoluteForm || rewritesHost: continue
             case .xRequestId: hasRequestId = true
             default: break
             }
             if head.connectionListsOther && HTTP1Parser.isListedInConnection(buf, headers: headers, count: head.headerCount, name: f.name) { continue }
+            if route.requestEditCount > 0 && editReplaces(v, route.firstRequestEdit, route.requestEditCount, buf, f.name) { continue }
             w.append(buf, range: f.name); w.append(": "); w.append(buf, range: f.value); w.append("\r\n")
         }
         if head.framing == .chunked { w.append("Transfer-Encoding: chunked\r\n") }
         var host = ByteRange.empty
         if head.isAbsoluteForm {
             host = head.absoluteAuthority
-            w.append("Host: "); w.append(buf, range: host); w.append("\r\n")
+            if !rewritesHost { w.append("Host: "); w.append(buf, range: host); w.append("\r\n") }
         } else if head.hostIndex >= 0 {
             host = headerTable[head.hostIndex].value
         }
+        if rewritesHost { w.append("Host: "); w.append(route.hostRewrite.buffer); w.append("\r\n") }
+        if route.requestEditCount > 0 { appendEdits(&w, v, route.firstRequestEdit, route.requestEditCount) }
         w.append("X-Forwarded-For: ")
         for k in 0..<head.headerCount where headerTable[k].kind == .xForwardedFor {
             w.append(buf, range: headerTable[k].value); w.append(", ")
@@ -134,13 +148,19 @@ extension Reactor {
         w.append("\r\n")
         let chunked = head.framing == .chunked
         let headers = UnsafeBufferPointer(headerTable)
+        let v = exchanges[ci].view
+        var route: CompiledRoute? = nil
+        if !interim && v >= 0 && exchanges[ci].route >= 0 { route = views[Int(v)].routes[Int(exchanges[ci].route)] }
+        let edits = route?.responseEditCount ?? 0
         for k in 0..<head.headerCount {
             let f = headerTable[k]
             if isHopByHop(f.kind) { continue }
             if chunked && f.kind == .contentLength { continue }
             if head.connectionListsOther && HTTP1Parser.isListedInConnection(buf, headers: headers, count: head.headerCount, name: f.name) { continue }
+            if edits > 0, let r = route, editReplaces(Int(v), r.firstResponseEdit, edits, buf, f.name) { continue }
             w.append(buf, range: f.name); w.append(": "); w.append(buf, range: f.value); w.append("\r\n")
         }
+        if edits > 0, let r = route { appendEdits(&w, Int(v), r.firstResponseEdit, edits) }
         if !interim {
             if chunked && !exchanges[ci].response.dechunk { w.append("Transfer-Encoding: chunked\r\n") }
             w.append("Via: 1.1 edge\r\n")
@@ -149,5 +169,31 @@ extension Reactor {
         }
         w.append("\r\n")
         return commitHead(c, id, w)
+    }
+
+    /// True if a `set` or `remove` edit names this header (case-insensitive).
+    @inline(__always) func editReplaces(_ v: Int, _ first: Int32, _ count: Int32, _ buf: UnsafeRawBufferPointer, _ name: ByteRange) -> Bool {
+        let edits = views[v].headerEdits
+        for k in Int(first)..<Int(first + count) {
+            let e = edits[k]
+            if e.op == .add || Int(name.length) != e.lowerName.count { continue }
+            guard let want = e.lowerName.base else { continue }
+            var same = true
+            for j in 0..<Int(name.length) {
+                var ch = buf[Int(name.offset) + j]
+                if ch >= 0x41 && ch <= 0x5A { ch |= 0x20 }
+                if ch != want.load(fromByteOffset: j, as: UInt8.self) { same = false; break }
+            }
+            if same { return true }
+        }
+        return false
+    }
+
+    /// Appends the `add` and `set` edits as header lines.
+    @inline(__always) func appendEdits(_ w: inout HeadWriter, _ v: Int, _ first: Int32, _ count: Int32) {
+        let edits = views[v].headerEdits
+        for k in Int(first)..<Int(first + count) where edits[k].op != .remove {
+            w.append(edits[k].name.buffer); w.append(": "); w.append(edits[k].value.buffer); w.append("\r\n")
+        }
     }
 }

@@ -5,14 +5,18 @@ import Protocols
 /// bodies, failure mapping to 502/503/504, and one retry of a request that
 /// met a stale pooled connection.
 extension Reactor {
-    func startProxy(_ c: Int32, _ route: CompiledRoute, _ head: inout RequestHead, _ buf: UnsafeRawBufferPointer) {
+    func startProxy(_ c: Int32, _ route: CompiledRoute, _ head: inout RequestHead, _ buf: UnsafeRawBufferPointer, _ req: inout RequestView) {
         let i = Int(c)
-        let e = pickEndpoint(route.cluster)
+        let v = exchanges[i].view
+        let cluster = route.cluster == -2 ? pickSplit(v, route) : route.cluster
+        let e = pickEndpoint(v, cluster, &req)
         if e < 0 {
             respondError(c, 503, "no endpoint available", cause: "no_endpoint", consume: head.headLength)
             return
         }
-        let u = acquireUpstream(e)
+        if let active = views[Int(v)].active { active[Int(e)] += 1 }
+        exchanges[i].countedEndpoint = e
+        let u = acquireUpstream(v, e)
         if u < 0 {
             respondError(c, 502, "cannot open an upstream connection", cause: "upstream_connect_failed", consume: head.headLength)
             return
@@ -98,7 +102,7 @@ extension Reactor {
             let h = socks[ui].inHead
             let buf = buffers.bytes(h)
             var head = ResponseHead()
-            let limits = table.listeners[Int(socks[ci].listener)].limits
+            let limits = listenerSettings(c).limits
             switch HTTP1Parser.parseResponse(buf, limits: limits, requestMethod: exchanges[ci].method, head: &head, headers: headerTable) {
             case .incomplete:
                 if socks[ui].eof {
@@ -158,7 +162,7 @@ extension Reactor {
         if exchanges[ci].response.done {
             finishResponse(c, u)
         } else {
-            scheduleTimer(u, .upstreamBody, afterMs: Int64(table.listeners[Int(socks[ci].listener)].bodyTimeoutMs))
+            scheduleTimer(u, .upstreamBody, afterMs: Int64(listenerSettings(c).bodyTimeoutMs))
         }
         flush(c)
         if !socks[ci].closing && exchanges[ci].phase == .proxying { refreshClientTimer(c) }
@@ -222,10 +226,11 @@ extension Reactor {
     private func retryOnFreshConnection(_ c: Int32, _ u: Int32) -> Bool {
         let ci = Int(c)
         let e = socks[Int(u)].endpoint
+        let v = socks[Int(u)].view
         detach(c, u)
         closeSock(u)
         exchanges[ci].retried = true
-        let n = connectUpstream(e)
+        let n = connectUpstream(v, e)
         guard n >= 0 else { return false }
         let id = exchanges[ci].requestHeadBuf
         enqueue(n, buffers.pointer(id), Int(exchanges[ci].requestHeadLength), id: id)

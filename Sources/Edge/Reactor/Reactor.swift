@@ -12,7 +12,12 @@ final class Reactor {
     static let maxQueuedBuffers: Int32 = 4
 
     let index: Int
-    let table: RouteTable
+    let publisher: SnapshotPublisher
+    var lastPublication: UnsafeMutableRawPointer? = nil
+    /// Live snapshots (see Snapshots.swift); `current` serves new requests.
+    let views: UnsafeMutablePointer<SnapshotView>
+    var owned: [RouteTable?]
+    var current: Int32 = -1
     let stats: WorkerStats
     let uring: UnsafeMutablePointer<io_uring>
     var buffers: BufferTable
@@ -27,18 +32,14 @@ final class Reactor {
     let peerText: UnsafeMutablePointer<UInt8>
     private let freeSlots: UnsafeMutablePointer<Int32>
     private var freeCount: Int32 = 0
-    private var freshSlot: Int32 = 0
-    /// Scratch table the parsers write header fields into.
-    let headerTable: UnsafeMutableBufferPointer<HeaderField>
-    let listenerFds: [Int32]
-    /// Listener indices (into the route table) per accept slot.
-    let listenerIds: [Int32]
-    var acceptArmed: [Bool]
-    // Upstream pools: per endpoint a stack of idle upstream slots.
-    let poolSlots: UnsafeMutablePointer<Int32>
-    let poolCounts: UnsafeMutablePointer<Int32>
-    let poolCapacity: Int32
-    let roundRobin: UnsafeMutablePointer<Int32>
+    var freshSlot: Int32 = 0
+    /// Scratch table the parsers write header fields into (grown on adopting a snapshot).
+    var headerTable: UnsafeMutableBufferPointer<HeaderField>
+    /// Listening sockets this reactor accepts on, and the listener each maps to.
+    let acceptFd: UnsafeMutablePointer<Int32>
+    let acceptListener: UnsafeMutablePointer<Int32>
+    let acceptArmed: UnsafeMutablePointer<Bool>
+    var acceptCount = 0
     /// Sockets whose recv ran out of ring buffers, re-armed when buffers return.
     let starved: UnsafeMutablePointer<Int32>
     var starvedCount: Int32 = 0
@@ -48,13 +49,19 @@ final class Reactor {
     var requestIdSeed: UInt64
     var requestIdCounter: UInt64 = 0
 
-    init(index: Int, table: RouteTable, runtime: RuntimeConfig, listenerFds: [Int32], listenerIds: [Int32], stats: WorkerStats) throws {
+    init(index: Int, publisher: SnapshotPublisher, runtime: RuntimeConfig, maxHeaderBytes: Int, stats: WorkerStats) throws {
         self.index = index
-        self.table = table
+        self.publisher = publisher
         self.stats = stats
-        self.listenerFds = listenerFds
-        self.listenerIds = listenerIds
-        self.acceptArmed = Array(repeating: false, count: listenerFds.count)
+        views = .allocate(capacity: Reactor.maxViews)
+        views.initialize(repeating: SnapshotView(), count: Reactor.maxViews)
+        owned = Array(repeating: nil, count: Reactor.maxViews)
+        acceptFd = .allocate(capacity: Reactor.maxAcceptSlots)
+        acceptFd.initialize(repeating: -1, count: Reactor.maxAcceptSlots)
+        acceptListener = .allocate(capacity: Reactor.maxAcceptSlots)
+        acceptListener.initialize(repeating: 0, count: Reactor.maxAcceptSlots)
+        acceptArmed = .allocate(capacity: Reactor.maxAcceptSlots)
+        acceptArmed.initialize(repeating: false, count: Reactor.maxAcceptSlots)
         uring = .allocate(capacity: 1)
         uring.initialize(to: io_uring())
         // Preferred: one submitter, task work deferred to our own wait calls.
@@ -76,7 +83,9 @@ final class Reactor {
         if rc < 0 { throw ReactorError.system("io_uring_queue_init", -rc) }
 
         capacity = Int32(max(64, runtime.maxConnectionsPerWorker) * 2)
-        let headSize = table.maxHeaderBytes + 4096
+        // Head buffers are sized once, at start: a reload may lower max_header_bytes
+        // but heads beyond the startup maximum get 431.
+        let headSize = maxHeaderBytes + 4096
         buffers = try BufferTable(uring: uring, ringCount: runtime.bufferCount, ringBufferSize: runtime.bufferSize,
                                   headCount: Int(capacity) * 2, headBufferSize: headSize)
         nowMs = Reactor.monotonicMs()
@@ -89,14 +98,7 @@ final class Reactor {
         peerText = lazyArray(Int(capacity) * 48)
         freeSlots = lazyArray(Int(capacity))
         starved = lazyArray(Int(capacity))
-        headerTable = UnsafeMutableBufferPointer(start: lazyArray(table.maxHeaderCount + 1), count: table.maxHeaderCount + 1)
-        let endpointCount = max(table.endpoints.count, 1)
-        var maxIdle: Int32 = 1
-        for c in table.clusters { maxIdle = max(maxIdle, min(c.maxIdlePerEndpoint, 1024)) }
-        poolCapacity = maxIdle
-        poolSlots = lazyArray(endpointCount * Int(maxIdle))
-        poolCounts = lazyArray(endpointCount)
-        roundRobin = lazyArray(max(table.clusters.count, 1))
+        headerTable = .allocate(capacity: 1)
         requestIdSeed = UInt64.random(in: 0...UInt64.max) ^ UInt64(index &* 0x9E37_79B9)
     }
 
@@ -109,7 +111,8 @@ final class Reactor {
     // MARK: Loop
 
     func run() {
-        for i in 0..<listenerFds.count { armAccept(i) }
+        pollSnapshot()
+        guard current >= 0 else { stats.state.store(3, ordering: .releasing); return }
         stats.state.store(1, ordering: .releasing)
         let batch = UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>.allocate(capacity: 512)
         var wait = __kernel_timespec(tv_sec: 0, tv_nsec: 10_000_000)
@@ -127,6 +130,7 @@ final class Reactor {
                 if n < 512 { break }
             }
             buffers.publish()
+            pollSnapshot()
             wheel.advance(nowMs: nowMs) { self.timerFired($0) }
             if starvedCount > 0 { rearmStarved() }
             if stats.stop.load(ordering: .relaxed) { break }
@@ -151,7 +155,7 @@ final class Reactor {
 
     func armAccept(_ i: Int) {
         let s = sqe()
-        io_uring_prep_multishot_accept(s, listenerFds[i], nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+        io_uring_prep_multishot_accept(s, acceptFd[i], nil, nil, Int32(SOCK_CLOEXEC.rawValue))
         io_uring_sqe_set_data64(s, UserData.make(.accept, Int32(i), 0))
         acceptArmed[i] = true
     }
@@ -233,7 +237,7 @@ final class Reactor {
         }
         releaseInput(slot)
         if !socks[i].sendInFlight { releaseSegments(slot) }
-        if socks[i].kind == .client { releaseExchangeBuffers(slot) }
+        if socks[i].kind == .client { releaseExchangeBuffers(slot); endExchangeView(slot) }
         maybeFree(slot)
     }
 
@@ -244,6 +248,7 @@ final class Reactor {
         releaseInput(slot)
         if socks[i].outBuf >= 0 { buffers.release(socks[i].outBuf); socks[i].outBuf = -1 }
         if socks[i].fd >= 0 { close(socks[i].fd) }
+        if socks[i].kind == .upstream { let v = socks[i].view; socks[i].view = -1; releaseView(v) }
         socks[i].fd = -1
         socks[i].kind = .free
         socks[i].closing = false
@@ -280,9 +285,10 @@ final class Reactor {
     }
 
     func onAccept(_ l: Int, _ res: Int32, _ flags: UInt32) {
+        guard l >= 0 && l < acceptCount else { if res >= 0 { close(res) }; return }
         if flags & EDGE_CQE_F_MORE == 0 {
             acceptArmed[l] = false
-            if !draining && res != -ECANCELED && res != -EBADF { armAccept(l) }
+            if !draining && acceptFd[l] >= 0 && res != -ECANCELED && res != -EBADF { armAccept(l) }
         }
         guard res >= 0 else { return }
         let fd = res
@@ -291,14 +297,14 @@ final class Reactor {
         if slot < 0 { close(fd); return }  // connection table full: refuse
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        socks[Int(slot)].listener = listenerIds[l]
+        socks[Int(slot)].acceptSlot = UInt8(l)
         recordPeerAddress(slot)
         exchanges[Int(slot)] = Exchange()
         activeClients += 1
         stats.bump(stats.accepted)
         stats.bump(stats.activeConnections)
         armRecv(slot)
-        scheduleTimer(slot, .clientIdle, afterMs: Int64(table.listeners[Int(listenerIds[l])].idleTimeoutMs))
+        scheduleTimer(slot, .clientIdle, afterMs: Int64(listenerSettings(slot).idleTimeoutMs))
     }
 
     private func recordPeerAddress(_ slot: Int32) {
@@ -539,14 +545,7 @@ final class Reactor {
 
     func beginDrain() {
         draining = true
-        for (i, fd) in listenerFds.enumerated() {
-            if acceptArmed[i] {
-                let s = sqe()
-                io_uring_prep_cancel64(s, UserData.make(.accept, Int32(i), 0), 0)
-                io_uring_sqe_set_data64(s, UserData.make(.cancel, -1, 0))
-            }
-            close(fd)
-        }
+        for a in 0..<acceptCount where acceptFd[a] >= 0 { stopAccept(a) }
         // Idle keep-alive connections close now; busy ones after their response.
         var slot: Int32 = 0
         while slot < freshSlot {

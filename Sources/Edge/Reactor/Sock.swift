@@ -50,10 +50,15 @@ struct Sock {
     /// Linked socket: a client's upstream or an upstream's client, -1 when none.
     var peer: Int32 = -1
     // Client only.
-    var listener: Int32 = 0
+    /// Accept slot the connection came from (maps to a listener of the current snapshot).
+    var acceptSlot: UInt8 = 0
+    /// Its listener was removed by a reload: close after the current request.
+    var listenerGone = false
     var peerAddrLength: UInt8 = 0
     var requestsOnConnection: Int32 = 0
     // Upstream only.
+    /// Snapshot view the connection belongs to (its endpoint index is in that view).
+    var view: Int32 = -1
     var endpoint: Int32 = -1
     var connected = false
     var pooled = false
@@ -100,6 +105,11 @@ struct BodyState {
 /// Per-request state of a client connection (same slot index as its `Sock`).
 struct Exchange {
     var phase: ExchangePhase = .readingHead
+    /// Snapshot view this request runs on (-1 between requests), and its listener there.
+    var view: Int32 = -1
+    var listener: Int32 = 0
+    /// Upstream endpoint counted in the view's in-flight numbers, -1 if none.
+    var countedEndpoint: Int32 = -1
     var method: HTTPMethod = .get
     var versionMinor: UInt8 = 1
     var keepAlive = true

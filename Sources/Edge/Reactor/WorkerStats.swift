@@ -16,6 +16,10 @@ struct WorkerStats: @unchecked Sendable {
     let drain = UnsafeAtomic<Bool>.create(false)
     /// Set by the control thread when the drain deadline passed: exit now.
     let stop = UnsafeAtomic<Bool>.create(false)
+    /// Generation of the snapshot this worker adopted last (RCU quiescent point).
+    let adoptedGeneration = UnsafeAtomic<Int>.create(0)
+    /// Snapshots this worker still keeps alive for in-flight requests.
+    let liveSnapshots = UnsafeAtomic<Int>.create(0)
     /// CPU the worker pinned itself to, -1 if not pinned.
     let cpu = UnsafeAtomic<Int>.create(-1)
 

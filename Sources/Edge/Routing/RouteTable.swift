@@ -10,24 +10,90 @@ struct StaticBytes: @unchecked Sendable {
     @inline(__always) var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 }
 
-enum HostMatch: UInt8 { case any, exact }
-enum PathMatch: UInt8 { case any, prefix, exact }
+enum HostMatch: UInt8 { case any, exact, wildcard }
+enum PathMatch: UInt8 { case any, prefix, exact, regex }
 
-/// One route, compiled: lower-cased host, path, method bitmask, action.
+/// What routing and balancing read from a request: views into the parsed head,
+/// built once per request by the reactor (no copies, no allocation).
+struct RequestView {
+    /// Authority without port, as sent (not lower-cased).
+    var host: UnsafeRawBufferPointer
+    /// Target path before '?'.
+    var path: UnsafeRawBufferPointer
+    /// Query string after '?' (without it), empty if none.
+    var query: UnsafeRawBufferPointer
+    var method: HTTPMethod
+    /// The head bytes `headers` ranges point into.
+    var head: UnsafeRawBufferPointer
+    var headers: UnsafeBufferPointer<HeaderField>
+    /// Client address as text (for consistent_hash on client_ip).
+    var clientIP: UnsafeRawBufferPointer
+}
+
+/// One route, compiled: matchers, action and per-route edits. Indices point
+/// into the table's flat arrays (header matchers, edits, splits).
 struct CompiledRoute {
     var hostMatch: HostMatch
+    /// Lower-cased; for `.wildcard` the suffix including the dot (".example.com").
     var host: StaticBytes
     var pathMatch: PathMatch
     var path: StaticBytes
+    /// Index into `RouteTable.regexes` for `.regex` paths, else -1.
+    var pathRegex: Int32
     /// Bit `1 << HTTPMethod.rawValue`; 0 means any method.
     var methodMask: UInt16
-    /// Cluster index, or -1 for a direct response.
+    var firstHeaderMatcher: Int32
+    var headerMatcherCount: Int32
+    var firstQueryMatcher: Int32
+    var queryMatcherCount: Int32
+    /// Cluster index; -1 for a direct response; -2 for a weighted split.
     var cluster: Int32
+    var firstSplit: Int32
+    var splitCount: Int32
+    var splitTotalWeight: Int32
     var stripPrefix: Bool
+    var hasPrefixRewrite: Bool
+    var prefixRewrite: StaticBytes
+    /// Empty = keep the client's Host.
+    var hostRewrite: StaticBytes
+    var firstRequestEdit: Int32
+    var requestEditCount: Int32
+    var firstResponseEdit: Int32
+    var responseEditCount: Int32
     var timeoutMs: Int32
     /// Direct response: status line + headers (no blank line) and body.
     var directHead: StaticBytes
     var directBody: StaticBytes
+}
+
+/// A header or query-parameter condition of a route.
+struct CompiledMatcher {
+    enum Kind: UInt8 { case exact, present, absent, regex }
+    var kind: Kind
+    /// Header names lower-cased; query names as written.
+    var name: StaticBytes
+    var value: StaticBytes
+    /// Index into `RouteTable.regexes` for `.regex`.
+    var regex: Int32
+}
+
+/// One header edit applied when writing a head. `remove` and `set` drop every
+/// field with that name (case-insensitive); `add` and `set` then append `name: value`.
+struct CompiledHeaderEdit {
+    enum Op: UInt8 { case add, set, remove }
+    var op: Op
+    /// As written in the config (sent with this case).
+    var name: StaticBytes
+    /// Lower-cased copy for comparisons.
+    var lowerName: StaticBytes
+    var value: StaticBytes
+}
+
+/// One arm of a weighted split: pick the first arm whose cumulative weight
+/// exceeds a random number in 0..<splitTotalWeight.
+struct CompiledSplit {
+    var cluster: Int32
+    var cumulativeWeight: Int32
 }
 
 /// Per-listener HTTP settings, flattened for the reactor.
@@ -48,99 +114,141 @@ struct CompiledEndpoint {
     var cluster: Int32
 }
 
+enum CompiledBalance: UInt8 { case roundRobin, weightedRoundRobin, leastConnections, randomTwo, consistentHash }
+enum CompiledHashSource: UInt8 { case clientIP, header, cookie }
+
 struct CompiledCluster {
     var firstEndpoint: Int32
     var endpointCount: Int32
-    /// Endpoint slots expanded by weight for round-robin picking.
+    /// Endpoint indices repeated by weight (used by round_robin with weights).
     var firstSlot: Int32
     var slotCount: Int32
     var connectTimeoutMs: Int32
     var maxIdlePerEndpoint: Int32
     var idleTimeoutMs: Int32
+    var balance: CompiledBalance
+    var hashSource: CompiledHashSource
+    /// Header name (lower-cased) or cookie name for consistent_hash.
+    var hashName: StaticBytes
+    /// Maglev lookup table in `RouteTable.maglev` (endpoint offsets within the cluster).
+    var firstMaglev: Int32
+    var maglevSize: Int32
 }
 
-/// The immutable routing snapshot: listeners, routes, clusters and endpoints as
-/// flat arrays of plain structs in memory this object owns. Compiled once on the
-/// control thread (`RouteTableCompiler`), then only read by reactors, without locks.
+/// The immutable routing snapshot: listeners, routes, clusters, endpoints and
+/// the match index as flat arrays of plain structs in memory this object owns
+/// (freed in deinit, so a reload cannot leak). Compiled once on the control
+/// thread (`RouteTableCompiler`), then only read by reactors, without locks.
+/// Matching is in `RouteMatch.swift`.
 final class RouteTable: @unchecked Sendable {
     let listeners: UnsafeMutableBufferPointer<CompiledListener>
     let routes: UnsafeMutableBufferPointer<CompiledRoute>
     let clusters: UnsafeMutableBufferPointer<CompiledCluster>
     let endpoints: UnsafeMutableBufferPointer<CompiledEndpoint>
-    /// Endpoint indices repeated by weight (smooth enough for issue-2 round robin).
+    /// Endpoint indices repeated by weight (capped at 1000 per endpoint).
     let endpointSlots: UnsafeMutableBufferPointer<Int32>
-    private let arena: UnsafeMutableRawPointer
+    /// Header and query conditions of all routes.
+    let matchers: UnsafeMutableBufferPointer<CompiledMatcher>
+    let headerEdits: UnsafeMutableBufferPointer<CompiledHeaderEdit>
+    let splits: UnsafeMutableBufferPointer<CompiledSplit>
+    /// Maglev lookup tables of consistent_hash clusters (endpoint offsets within the cluster).
+    let maglev: UnsafeMutableBufferPointer<Int32>
+    /// Compiled patterns (path and header/query regexes), shared read-only by all reactors.
+    let regexes: UnsafeMutableBufferPointer<CompiledRegex>
     /// Largest `maxHeaderBytes` of any listener: sizes the reactors' head buffers.
     let maxHeaderBytes: Int
     let maxHeaderCount: Int
+    /// Monotonic snapshot id (1, 2, ...) assigned by the compiler caller; for logs/admin.
+    let generation: Int
 
-    init(listeners: [CompiledListener], routes: [CompiledRoute], clusters: [CompiledCluster],
-         endpoints: [CompiledEndpoint], endpointSlots: [Int32], arena: UnsafeMutableRawPointer) {
+    // Match index (see RouteIndex.swift).
+    let listenerIndex: UnsafeMutableBufferPointer<ListenerIndex>
+    let hostBuckets: UnsafeMutableBufferPointer<HostBucket>
+    let hashSlots: UnsafeMutableBufferPointer<HashSlot>
+    let candidates: UnsafeMutableBufferPointer<Int32>
+    let prefixLengths: UnsafeMutableBufferPointer<Int32>
+
+    /// One PCRE2 match-data block per reactor (index = worker). Empty when the
+    /// table has no regex. Grown only by `prepareForWorkers` before publishing.
+    private(set) var regexMatchData: UnsafeMutableBufferPointer<OpaquePointer?>
+    /// "a.b.c.d:port" / "[v6]:port" per endpoint, for `endpointKey`.
+    private let endpointKeys: UnsafeMutableBufferPointer<StaticBytes>
+    private let arenaChunks: [UnsafeMutableRawPointer]
+    private let blocks: [UnsafeMutableRawPointer]
+
+    init(parts p: RouteTableParts, index: RouteIndexParts, arena: ByteArena, generation: Int, workerSlots: Int) {
+        var blocks: [UnsafeMutableRawPointer] = []
         func copy<T>(_ a: [T]) -> UnsafeMutableBufferPointer<T> {
-            let p = UnsafeMutableBufferPointer<T>.allocate(capacity: max(a.count, 1))
-            _ = p.initialize(from: a)
-            return UnsafeMutableBufferPointer(rebasing: p[0..<a.count])
+            let buf = UnsafeMutableBufferPointer<T>.allocate(capacity: max(a.count, 1))
+            _ = buf.initialize(from: a)
+            if let base = buf.baseAddress { blocks.append(UnsafeMutableRawPointer(base)) }
+            return UnsafeMutableBufferPointer(rebasing: buf[0..<a.count])
         }
-        self.listeners = copy(listeners)
-        self.routes = copy(routes)
-        self.clusters = copy(clusters)
-        self.endpoints = copy(endpoints)
-        self.endpointSlots = copy(endpointSlots)
-        self.arena = arena
-        self.maxHeaderBytes = listeners.map { $0.limits.maxHeaderBytes }.max() ?? 32768
-        self.maxHeaderCount = listeners.map { $0.limits.maxHeaderCount }.max() ?? 100
+        listeners = copy(p.listeners)
+        routes = copy(p.routes)
+        clusters = copy(p.clusters)
+        endpoints = copy(p.endpoints)
+        endpointSlots = copy(p.endpointSlots)
+        matchers = copy(p.matchers)
+        headerEdits = copy(p.headerEdits)
+        splits = copy(p.splits)
+        maglev = copy(p.maglev)
+        regexes = copy(p.regexes)
+        endpointKeys = copy(p.endpointKeys)
+        listenerIndex = copy(index.listeners)
+        hostBuckets = copy(index.buckets)
+        hashSlots = copy(index.slots)
+        candidates = copy(index.candidates)
+        prefixLengths = copy(index.prefixLengths)
+        self.blocks = blocks
+        arenaChunks = arena.takeChunks()
+        maxHeaderBytes = p.listeners.map { $0.limits.maxHeaderBytes }.max() ?? 32768
+        maxHeaderCount = p.listeners.map { $0.limits.maxHeaderCount }.max() ?? 100
+        self.generation = generation
+        regexMatchData = UnsafeMutableBufferPointer(start: nil, count: 0)
+        prepareForWorkers(workerSlots)
     }
 
     deinit {
-        for p in [UnsafeMutableRawPointer(listeners.baseAddress), UnsafeMutableRawPointer(routes.baseAddress),
-                  UnsafeMutableRawPointer(clusters.baseAddress), UnsafeMutableRawPointer(endpoints.baseAddress),
-                  UnsafeMutableRawPointer(endpointSlots.baseAddress)] {
-            p?.deallocate()
-        }
-        arena.deallocate()
+        for md in regexMatchData { Regex.freeMatchData(md) }
+        regexMatchData.baseAddress?.deallocate()
+        for r in regexes { Regex.free(r) }
+        for b in blocks { b.deallocate() }
+        for c in arenaChunks { c.deallocate() }
     }
 
-    /// First route of `listener` (file order) matching host, path and method, or -1.
-    /// `host` is the request authority without port; compared case-insensitively.
-    @inline(__always)
-    func match(listener: Int, host: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer, method: HTTPMethod) -> Int {
-        let l = listeners[listener]
-        var i = Int(l.firstRoute)
-        let end = i + Int(l.routeCount)
-        let methodBit = UInt16(1) << UInt16(method.rawValue)
-        while i < end {
-            let r = routes[i]
-            if (r.methodMask == 0 || r.methodMask & methodBit != 0)
-                && RouteTable.hostMatches(r, host) && RouteTable.pathMatches(r, path) {
-                return i
-            }
-            i += 1
-        }
-        return -1
+    /// Makes sure reactors `0..<n` each have their own regex match data. The
+    /// compiler already sizes it for `max(runtime.workers, allowed CPUs)`;
+    /// call this on the control thread BEFORE publishing the table if more
+    /// reactors may use it. Never call it on a published table.
+    func prepareForWorkers(_ n: Int) {
+        guard regexes.count > 0, n > regexMatchData.count else { return }
+        let grown = UnsafeMutableBufferPointer<OpaquePointer?>.allocate(capacity: n)
+        for i in 0..<n { grown[i] = i < regexMatchData.count ? regexMatchData[i] : Regex.makeMatchData() }
+        regexMatchData.baseAddress?.deallocate()
+        regexMatchData = grown
     }
 
-    @inline(__always)
-    static func hostMatches(_ r: CompiledRoute, _ host: UnsafeRawBufferPointer) -> Bool {
-        if r.hostMatch == .any { return true }
-        guard host.count == r.host.count, let want = r.host.base else { return false }
-        for k in 0..<host.count {
-            var c = host[k]
-            if c >= 0x41 && c <= 0x5A { c |= 0x20 }
-            if c != want.load(fromByteOffset: k, as: UInt8.self) { return false }
-        }
-        return true
+    /// Stable identity of an endpoint across snapshots ("127.0.0.1:9000", the
+    /// resolved address) so upstream pools survive a reload. Empty if out of range.
+    func endpointKey(_ e: Int) -> StaticBytes {
+        guard e >= 0, e < endpointKeys.count else { return .empty }
+        return endpointKeys[e]
     }
+}
 
-    @inline(__always)
-    static func pathMatches(_ r: CompiledRoute, _ path: UnsafeRawBufferPointer) -> Bool {
-        switch r.pathMatch {
-        case .any: return true
-        case .prefix:
-            guard path.count >= r.path.count, let want = r.path.base, let have = path.baseAddress else { return false }
-            return memcmp(have, want, r.path.count) == 0
-        case .exact:
-            guard path.count == r.path.count, let want = r.path.base, let have = path.baseAddress else { return r.path.count == 0 && path.count == 0 }
-            return memcmp(have, want, r.path.count) == 0
-        }
-    }
+/// The flat arrays `RouteTableCompiler` fills; `RouteTable.init` copies them
+/// into memory the table owns.
+struct RouteTableParts {
+    var listeners: [CompiledListener] = []
+    var routes: [CompiledRoute] = []
+    var clusters: [CompiledCluster] = []
+    var endpoints: [CompiledEndpoint] = []
+    var endpointSlots: [Int32] = []
+    var endpointKeys: [StaticBytes] = []
+    var matchers: [CompiledMatcher] = []
+    var headerEdits: [CompiledHeaderEdit] = []
+    var splits: [CompiledSplit] = []
+    var maglev: [Int32] = []
+    var regexes: [CompiledRegex] = []
 }

@@ -2,103 +2,32 @@ import Glibc
 import Protocols
 
 /// Turns a validated `EdgeConfig` into the flat `RouteTable` the reactors read.
-/// Runs on the control thread; allocation and String work are fine here.
+/// Runs on the control thread; allocation and String work are fine here. It
+/// never fails: the loader already validated everything (a regex that somehow
+/// does not compile here becomes a condition that never holds).
 enum RouteTableCompiler {
-    static func compile(_ config: EdgeConfig) -> RouteTable {
-        var bytes: [UInt8] = []
-        var spans: [(offset: Int, count: Int)] = []
-        func intern(_ b: [UInt8]) -> Int { spans.append((bytes.count, b.count)); bytes += b; return spans.count - 1 }
-
-        var clusterIndex: [String: Int32] = [:]
-        var clusters: [CompiledCluster] = []
-        var endpoints: [CompiledEndpoint] = []
-        var slots: [Int32] = []
-        for (ci, c) in config.clusters.enumerated() {
-            clusterIndex[c.name] = Int32(ci)
-            let first = Int32(endpoints.count), firstSlot = Int32(slots.count)
-            for e in c.endpoints {
-                let w = max(1, min(e.weight, 1000))
-                for _ in 0..<w { slots.append(Int32(endpoints.count)) }
-                endpoints.append(CompiledEndpoint(address: e.address.storage, length: e.address.length,
-                                                  weight: Int32(w), cluster: Int32(ci)))
-            }
-            clusters.append(CompiledCluster(
-                firstEndpoint: first, endpointCount: Int32(c.endpoints.count),
-                firstSlot: firstSlot, slotCount: Int32(slots.count) - firstSlot,
-                connectTimeoutMs: clampMs(c.connectTimeoutMs), maxIdlePerEndpoint: Int32(max(0, min(c.maxIdlePerEndpoint, 1 << 20))),
-                idleTimeoutMs: clampMs(c.idleTimeoutMs)))
-        }
-
-        // Routes keep interned-span indices until the arena exists.
-        struct Pending { var route: CompiledRoute; var host: Int?; var path: Int?; var head: Int?; var body: Int? }
-        var pending: [Pending] = []
-        var listeners: [CompiledListener] = []
+    static func compile(_ config: EdgeConfig, generation: Int = 1) -> RouteTable {
+        var c = Compilation(arena: ByteArena())
+        c.addClusters(config.clusters)
+        var index = RouteIndexParts()
         for l in config.listeners {
-            let first = Int32(pending.count)
-            for r in l.routes {
-                var cr = CompiledRoute(hostMatch: .any, host: .empty, pathMatch: .any, path: .empty, methodMask: 0,
-                                       cluster: -1, stripPrefix: r.stripPrefix, timeoutMs: clampMs(r.timeoutMs),
-                                       directHead: .empty, directBody: .empty)
-                var p = Pending(route: cr, host: nil, path: nil, head: nil, body: nil)
-                if let h = r.match.host, h != "*" {
-                    cr.hostMatch = .exact
-                    p.host = intern(Array(hostWithoutPort(h).lowercased().utf8))
-                }
-                if let exact = r.match.pathExact {
-                    cr.pathMatch = .exact; p.path = intern(Array(exact.utf8))
-                } else if let prefix = r.match.pathPrefix, prefix != "/" || r.stripPrefix {
-                    cr.pathMatch = .prefix; p.path = intern(Array(prefix.utf8))
-                }
-                for m in r.match.methods { cr.methodMask |= UInt16(1) << UInt16(methodKind(m).rawValue) }
-                switch r.action {
-                case .cluster(let name):
-                    cr.cluster = clusterIndex[name] ?? -1
-                case .direct(let d):
-                    var head = "HTTP/1.1 \(d.status) \(reasonPhrase(UInt16(clamping: d.status)))\r\n"
-                    var hasType = false
-                    for (k, v) in d.headers {
-                        if k.lowercased() == "content-length" || k.lowercased() == "connection" { continue }
-                        if k.lowercased() == "content-type" { hasType = true }
-                        head += "\(k): \(v)\r\n"
-                    }
-                    if !hasType && !d.body.isEmpty { head += "Content-Type: text/plain\r\n" }
-                    let bodyless = d.status == 204 || d.status == 304 || d.status < 200
-                    if !bodyless { head += "Content-Length: \(d.body.utf8.count)\r\n" }
-                    p.head = intern(Array(head.utf8))
-                    p.body = intern(bodyless ? [] : Array(d.body.utf8))
-                }
-                p.route = cr
-                pending.append(p)
-            }
-            listeners.append(CompiledListener(
-                firstRoute: first, routeCount: Int32(pending.count) - first, limits: l.http.limits,
+            let first = c.parts.routes.count
+            for r in l.routes { c.addRoute(r) }
+            let count = c.parts.routes.count - first
+            RouteIndexBuilder.addListener(routes: c.parts.routes, first: first, count: count, into: &index)
+            c.parts.listeners.append(CompiledListener(
+                firstRoute: Int32(first), routeCount: Int32(count), limits: l.http.limits,
                 maxBodyBytes: l.http.maxBodyBytes, headerTimeoutMs: clampMs(l.http.headerTimeoutMs),
                 idleTimeoutMs: clampMs(l.http.idleTimeoutMs), bodyTimeoutMs: clampMs(l.http.bodyTimeoutMs)))
         }
-
-        let arena = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
-        bytes.withUnsafeBytes { if let b = $0.baseAddress { arena.copyMemory(from: b, byteCount: $0.count) } }
-        func resolve(_ i: Int?) -> StaticBytes {
-            guard let i else { return .empty }
-            return StaticBytes(base: UnsafeRawPointer(arena + spans[i].offset), count: spans[i].count)
-        }
-        let routes = pending.map { p -> CompiledRoute in
-            var r = p.route
-            r.host = resolve(p.host); r.path = resolve(p.path)
-            r.directHead = resolve(p.head); r.directBody = resolve(p.body)
-            return r
-        }
-        return RouteTable(listeners: listeners, routes: routes, clusters: clusters,
-                          endpoints: endpoints, endpointSlots: slots, arena: arena)
+        let workers = max(config.runtime.workers ?? 0, allowedCPUCount(), 1)
+        return RouteTable(parts: c.parts, index: index, arena: c.arena, generation: generation, workerSlots: workers)
     }
 
     static func clampMs(_ v: Int) -> Int32 { Int32(clamping: max(1, v)) }
 
-    static func hostWithoutPort(_ h: String) -> String {
-        if h.hasPrefix("[") { return h }
-        if let colon = h.lastIndex(of: ":") { return String(h[..<colon]) }
-        return h
-    }
+    /// CPUs this process may run on (what `workers: auto` uses).
+    static func allowedCPUCount() -> Int { max(WorkerThread.allowedCPUs().count, 1) }
 
     static func methodKind(_ token: String) -> HTTPMethod {
         switch token.uppercased() {
@@ -113,5 +42,132 @@ enum RouteTableCompiler {
         case "PATCH": return .patch
         default: return .other
         }
+    }
+}
+
+/// Mutable state of one compile: the arrays being filled and the arena their
+/// `StaticBytes` point into.
+struct Compilation {
+    var parts = RouteTableParts()
+    let arena: ByteArena
+    var clusterIndex: [String: Int32] = [:]
+    /// Pattern text → index in `parts.regexes` (each pattern compiled once).
+    var regexIndex: [String: Int32] = [:]
+
+    init(arena: ByteArena) { self.arena = arena }
+
+    mutating func regex(_ pattern: String) -> Int32 {
+        if let i = regexIndex[pattern] { return i }
+        let compiled: CompiledRegex
+        switch Regex.compile(pattern) {
+        case .success(let r): compiled = r
+        case .failure: compiled = CompiledRegex(code: nil, jit: false)
+        }
+        parts.regexes.append(compiled)
+        let i = Int32(parts.regexes.count - 1)
+        regexIndex[pattern] = i
+        return i
+    }
+
+    mutating func addRoute(_ r: RouteConfig) {
+        var cr = CompiledRoute(
+            hostMatch: .any, host: .empty, pathMatch: .any, path: .empty, pathRegex: -1, methodMask: 0,
+            firstHeaderMatcher: 0, headerMatcherCount: 0, firstQueryMatcher: 0, queryMatcherCount: 0,
+            cluster: -1, firstSplit: 0, splitCount: 0, splitTotalWeight: 0,
+            stripPrefix: r.stripPrefix, hasPrefixRewrite: false, prefixRewrite: .empty, hostRewrite: .empty,
+            firstRequestEdit: 0, requestEditCount: 0, firstResponseEdit: 0, responseEditCount: 0,
+            timeoutMs: RouteTableCompiler.clampMs(r.timeoutMs), directHead: .empty, directBody: .empty)
+        addMatch(r.match, to: &cr)
+        addAction(r.action, to: &cr)
+        if let p = r.prefixRewrite {
+            cr.hasPrefixRewrite = true
+            cr.prefixRewrite = arena.intern(p)
+        }
+        if let h = r.hostRewrite { cr.hostRewrite = arena.intern(h) }
+        (cr.firstRequestEdit, cr.requestEditCount) = addEdits(r.requestHeaders)
+        (cr.firstResponseEdit, cr.responseEditCount) = addEdits(r.responseHeaders)
+        parts.routes.append(cr)
+    }
+
+    private mutating func addMatch(_ m: RouteMatchConfig, to cr: inout CompiledRoute) {
+        if let h = m.host, h != "*" {
+            if h.hasPrefix("*.") {
+                cr.hostMatch = .wildcard
+                cr.host = arena.internLower(String(h.dropFirst()))   // ".example.com"
+            } else {
+                cr.hostMatch = .exact
+                cr.host = arena.internLower(h)
+            }
+        }
+        if let p = m.pathExact {
+            cr.pathMatch = .exact; cr.path = arena.intern(p)
+        } else if let p = m.pathPrefix {
+            cr.pathMatch = .prefix; cr.path = arena.intern(p)
+        } else if let p = m.pathRegex {
+            cr.pathMatch = .regex; cr.pathRegex = regex(p)
+        }
+        for method in m.methods {
+            cr.methodMask |= UInt16(1) << UInt16(RouteTableCompiler.methodKind(method).rawValue)
+        }
+        cr.firstHeaderMatcher = Int32(parts.matchers.count)
+        for h in m.headers { parts.matchers.append(matcher(arena.internLower(h.name), h.kind)) }
+        cr.headerMatcherCount = Int32(parts.matchers.count) - cr.firstHeaderMatcher
+        cr.firstQueryMatcher = Int32(parts.matchers.count)
+        for q in m.query { parts.matchers.append(matcher(arena.intern(q.name), q.kind)) }
+        cr.queryMatcherCount = Int32(parts.matchers.count) - cr.firstQueryMatcher
+    }
+
+    private mutating func matcher(_ name: StaticBytes, _ kind: HeaderMatchConfig.Kind) -> CompiledMatcher {
+        switch kind {
+        case .exact(let v): return CompiledMatcher(kind: .exact, name: name, value: arena.intern(v), regex: -1)
+        case .present(let p): return CompiledMatcher(kind: p ? .present : .absent, name: name, value: .empty, regex: -1)
+        case .regex(let pattern): return CompiledMatcher(kind: .regex, name: name, value: .empty, regex: regex(pattern))
+        }
+    }
+
+    private mutating func addAction(_ action: RouteAction, to cr: inout CompiledRoute) {
+        switch action {
+        case .cluster(let name):
+            cr.cluster = clusterIndex[name] ?? -1
+        case .weighted(let arms):
+            cr.cluster = -2
+            cr.firstSplit = Int32(parts.splits.count)
+            var total: Int32 = 0
+            // Zero-weight arms are kept out: they can never be picked.
+            for arm in arms where arm.weight > 0 {
+                guard let ci = clusterIndex[arm.name] else { continue }
+                total = total.addingReportingOverflow(Int32(clamping: arm.weight)).partialValue
+                parts.splits.append(CompiledSplit(cluster: ci, cumulativeWeight: total))
+            }
+            cr.splitCount = Int32(parts.splits.count) - cr.firstSplit
+            cr.splitTotalWeight = total
+        case .direct(let d):
+            var head = "HTTP/1.1 \(d.status) \(reasonPhrase(UInt16(clamping: d.status)))\r\n"
+            var hasType = false
+            for (k, v) in d.headers {
+                let lower = k.lowercased()
+                if lower == "content-length" || lower == "connection" { continue }
+                if lower == "content-type" { hasType = true }
+                head += "\(k): \(v)\r\n"
+            }
+            if !hasType && !d.body.isEmpty { head += "Content-Type: text/plain\r\n" }
+            let bodyless = d.status == 204 || d.status == 304 || d.status < 200
+            if !bodyless { head += "Content-Length: \(d.body.utf8.count)\r\n" }
+            cr.directHead = arena.intern(head)
+            cr.directBody = bodyless ? .empty : arena.intern(d.body)
+        }
+    }
+
+    /// remove, then set, then add (the order the head writer applies them).
+    private mutating func addEdits(_ e: HeaderEditsConfig) -> (Int32, Int32) {
+        let first = Int32(parts.headerEdits.count)
+        let arena = self.arena
+        func edit(_ op: CompiledHeaderEdit.Op, _ name: String, _ value: String) -> CompiledHeaderEdit {
+            CompiledHeaderEdit(op: op, name: arena.intern(name), lowerName: arena.internLower(name), value: arena.intern(value))
+        }
+        for n in e.remove { parts.headerEdits.append(edit(.remove, n, "")) }
+        for (n, v) in e.set { parts.headerEdits.append(edit(.set, n, v)) }
+        for (n, v) in e.add { parts.headerEdits.append(edit(.add, n, v)) }
+        return (first, Int32(parts.headerEdits.count) - first)
     }
 }

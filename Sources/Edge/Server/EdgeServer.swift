@@ -3,37 +3,30 @@ import CIOUring
 import Glibc
 import Logging
 
-/// Owns the process: compiles the route table, opens listeners, starts one
-/// pinned reactor thread per worker, serves the admin API, and turns
-/// SIGTERM/SIGINT into a graceful drain. The control thread never touches a
-/// connection; it only flips flags the reactors poll.
+/// Owns the process: publishes compiled snapshots, opens listeners, starts one
+/// pinned reactor thread per worker, serves the admin API, and turns signals
+/// into reloads (SIGHUP) and graceful drains (SIGTERM/SIGINT). The control
+/// thread never touches a connection; it only publishes snapshots and flips
+/// flags the reactors poll.
 final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
     let workers: [WorkerStats]
-    let table: RouteTable
+    let reloader: Reloader
     private let drainFlag = ManagedAtomic<Bool>(false)
 
-    init(workers: [WorkerStats], table: RouteTable) {
+    init(workers: [WorkerStats], reloader: Reloader) {
         self.workers = workers
-        self.table = table
+        self.reloader = reloader
     }
 
     static func run(config: EdgeConfig, configPath: String, logger: Logger) throws -> Int32 {
-        let table = RouteTableCompiler.compile(config)
         let cpus = WorkerThread.allowedCPUs()
         let count = max(1, config.runtime.workers ?? max(cpus.count, 1))
-
-        // Bind everything up front so a busy port fails startup with a clear message.
-        var fds: [[Int32]] = []
-        do {
-            for _ in 0..<count {
-                var row: [Int32] = []
-                for l in config.listeners { row.append(try ListenSocket.open(l.address, listener: l.name)) }
-                fds.append(row)
-            }
-        } catch {
-            for row in fds { for fd in row { close(fd) } }
-            throw error
-        }
+        let publisher = SnapshotPublisher()
+        let listenerSet = ListenerSet(workers: count)
+        let reloader = Reloader(configPath: configPath, config: config, publisher: publisher,
+                                listenerSet: listenerSet, logger: logger)
+        // Binds every listener up front: a busy port fails startup with a clear message.
+        try reloader.publish(config)
 
         // Signals are taken synchronously by this thread; workers inherit the mask.
         var mask = sigset_t()
@@ -43,20 +36,20 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         signal(SIGPIPE, SIG_IGN)
 
         let stats = (0..<count).map { _ in WorkerStats() }
-        let server = EdgeServer(workers: stats, table: table)
-        let listenerIds = (0..<config.listeners.count).map { Int32($0) }
+        let server = EdgeServer(workers: stats, reloader: reloader)
         let runtime = config.runtime
+        // Head buffers are sized at start (see Reactor.init); leave room for reloads.
+        let headBytes = max(config.listeners.map { $0.http.limits.maxHeaderBytes }.max() ?? 32768, 32768)
         var threads: [pthread_t] = []
         for w in 0..<count {
             let cpu: Int32 = cpus.isEmpty ? -1 : cpus[w % cpus.count]
-            let myFds = fds[w]
             let st = stats[w]
             let log = logger
             guard let t = WorkerThread.spawn(name: "edge-worker-\(w)", { @Sendable in
                 if cpu >= 0 && edge_pin_current_thread(cpu) == 0 { st.cpu.store(Int(cpu), ordering: .relaxed) }
                 do {
-                    let reactor = try Reactor(index: w, table: table, runtime: runtime, listenerFds: myFds,
-                                              listenerIds: listenerIds, stats: st)
+                    let reactor = try Reactor(index: w, publisher: publisher, runtime: runtime,
+                                              maxHeaderBytes: headBytes, stats: st)
                     reactor.run()
                 } catch {
                     log.critical("worker \(w) failed to start: \(error)")
@@ -88,35 +81,46 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
             admin?.stop()
             return 1
         }
+        let pidFile = config.runtime.pidFile
+        if let pidFile { writePidFile(pidFile, logger: logger) }
         let pins = stats.map { "\($0.cpu.load(ordering: .relaxed))" }.joined(separator: ",")
         for l in config.listeners {
             logger.info("listening", metadata: ["listener": "\(l.name)", "address": "\(l.address.text)", "workers": "\(count)", "cpus": "\(pins)"])
         }
 
-        // Control loop: signals only (reload arrives with the routing issue).
         var ts = timespec(tv_sec: 0, tv_nsec: 100_000_000)
         var drainDeadline: Int64 = 0
+        var nextDNS = Reactor.monotonicMs() + 1_000
+        let dns = DNSRefresher()
         while true {
             var info = siginfo_t()
             let sig = sigtimedwait(&mask, &info, &ts)
             if sig == SIGTERM || sig == SIGINT {
                 if drainDeadline == 0 {
-                    logger.info("draining", metadata: ["signal": "\(sig)", "timeout_ms": "\(config.runtime.drainTimeoutMs)"])
-                    server.drainFlag.store(true, ordering: .relaxed)
-                    for s in stats { s.drain.store(true, ordering: .relaxed) }
-                    drainDeadline = Reactor.monotonicMs() + Int64(config.runtime.drainTimeoutMs)
+                    logger.info("draining", metadata: ["signal": "\(sig)", "timeout_ms": "\(reloader.config.runtime.drainTimeoutMs)"])
+                    server.startDrain()
+                    drainDeadline = Reactor.monotonicMs() + Int64(reloader.config.runtime.drainTimeoutMs)
                 } else {
                     break  // second signal: stop now
                 }
-            } else if sig == SIGHUP {
-                logger.warning("SIGHUP: reload is not implemented yet; config unchanged")
+            } else if sig == SIGHUP && drainDeadline == 0 {
+                reloader.reload(trigger: "SIGHUP")
             }
+            if server.drainFlag.load(ordering: .relaxed) && drainDeadline == 0 {
+                // POST /drain
+                logger.info("draining", metadata: ["trigger": "admin", "timeout_ms": "\(reloader.config.runtime.drainTimeoutMs)"])
+                drainDeadline = Reactor.monotonicMs() + Int64(reloader.config.runtime.drainTimeoutMs)
+            }
+            publisher.collect(workers: stats)
             if drainDeadline > 0 {
                 if stats.allSatisfy({ $0.state.load(ordering: .acquiring) >= 2 }) { break }
                 if Reactor.monotonicMs() > drainDeadline {
                     logger.warning("drain deadline passed; closing remaining connections")
                     break
                 }
+            } else if Reactor.monotonicMs() >= nextDNS {
+                nextDNS = Reactor.monotonicMs() + 1_000
+                dns.refreshIfDue(reloader: reloader, logger: logger)
             }
             if stats.contains(where: { $0.state.load(ordering: .acquiring) == 2 }) && drainDeadline == 0 {
                 logger.critical("a worker stopped unexpectedly")
@@ -126,8 +130,26 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         for s in stats { s.stop.store(true, ordering: .relaxed) }
         for t in threads { pthread_join(t, nil) }
         admin?.stop()
+        if let pidFile { unlink(pidFile) }
         logger.info("stopped")
         return 0
+    }
+
+    private static func writePidFile(_ path: String, logger: Logger) {
+        let text = "\(getpid())\n"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            logger.warning("cannot write pid file", metadata: ["path": "\(path)", "error": "\(String(cString: strerror(errno)))"])
+            return
+        }
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+
+    /// Readiness turns 503 first, then reactors stop accepting and finish in-flight requests.
+    func startDrain() {
+        drainFlag.store(true, ordering: .relaxed)
+        for s in workers { s.drain.store(true, ordering: .relaxed) }
     }
 
     // MARK: AdminStatusProvider
@@ -135,6 +157,9 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
     var totalWorkers: Int { workers.count }
     var readyWorkers: Int { workers.filter { $0.state.load(ordering: .relaxed) == 1 }.count }
     var isDraining: Bool { drainFlag.load(ordering: .relaxed) }
+    func reload() -> ReloadStatus { reloader.reload(trigger: "admin") }
+    var lastReload: ReloadStatus { reloader.lastStatus }
+    func beginDrain() { startDrain() }
 
     func renderMetrics() -> String {
         var out = ""
@@ -149,6 +174,11 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         family("edge_upstream_errors_total", "Upstream failures (refused, reset, timeout, bad response).", "counter") { $0.upstreamErrors.load(ordering: .relaxed) }
         family("edge_client_errors_total", "Requests refused as malformed or over limits.", "counter") { $0.clientErrors.load(ordering: .relaxed) }
         family("edge_worker_cpu", "CPU the worker is pinned to (-1: not pinned).", "gauge") { $0.cpu.load(ordering: .relaxed) }
+        family("edge_snapshot_generation", "Config snapshot generation the worker serves new requests with.", "gauge") { $0.adoptedGeneration.load(ordering: .relaxed) }
+        family("edge_snapshots_live", "Snapshots the worker keeps alive (current + ones with in-flight requests).", "gauge") { $0.liveSnapshots.load(ordering: .relaxed) }
+        let r = reloader.lastStatus
+        out += "# HELP edge_config_last_reload_success Whether the last reload was accepted.\n# TYPE edge_config_last_reload_success gauge\n"
+        out += "edge_config_last_reload_success \(r.ok ? 1 : 0)\n"
         if let count = EdgeServer.allocationCount() {
             out += "# HELP edge_heap_allocations_total malloc-family calls (allocation-counting preload only).\n"
             out += "# TYPE edge_heap_allocations_total counter\nedge_heap_allocations_total \(count)\n"

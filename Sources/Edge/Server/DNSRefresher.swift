@@ -1,0 +1,61 @@
+import CIOUring
+import Glibc
+import Logging
+
+/// Re-resolves host-name endpoints on the control thread (getaddrinfo blocks,
+/// so never on a reactor) and republishes the snapshot when an address changed.
+final class DNSRefresher {
+    private var due: [String: Int64] = [:]
+
+    func refreshIfDue(reloader: Reloader, logger: Logger) {
+        let now = Reactor.monotonicMs()
+        let config = reloader.config
+        var changed = false
+        var next = config
+        for (ci, cluster) in config.clusters.enumerated() where cluster.endpoints.contains(where: { $0.hostName != nil }) {
+            if let t = due[cluster.name], t > now { continue }
+            due[cluster.name] = now + Int64(max(cluster.dnsRefreshMs, 1_000))
+            for (ei, endpoint) in cluster.endpoints.enumerated() {
+                guard let name = endpoint.hostName else { continue }
+                guard let address = DNSRefresher.resolve(name, port: DNSRefresher.port(of: endpoint.address)) else {
+                    logger.warning("DNS refresh failed; keeping the last address", metadata: ["cluster": "\(cluster.name)", "host": "\(name)"])
+                    continue
+                }
+                if DNSRefresher.sameAddress(address, endpoint.address) { continue }
+                logger.info("endpoint address changed", metadata: ["cluster": "\(cluster.name)", "host": "\(name)"])
+                next.clusters[ci].endpoints[ei].address = SocketAddress(storage: address.storage, length: address.length, text: endpoint.address.text)
+                changed = true
+            }
+        }
+        if changed { reloader.republish(next, trigger: "dns") }
+    }
+
+    static func port(of a: SocketAddress) -> UInt16 {
+        var s = a.storage
+        return withUnsafePointer(to: &s) { p in
+            if a.family == AF_INET6 { return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) } }
+            return p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+        }
+    }
+
+    static func sameAddress(_ a: (storage: sockaddr_storage, length: socklen_t), _ b: SocketAddress) -> Bool {
+        guard a.length == b.length else { return false }
+        var x = a.storage, y = b.storage
+        return memcmp(&x, &y, Int(a.length)) == 0
+    }
+
+    static func resolve(_ host: String, port: UInt16) -> (storage: sockaddr_storage, length: socklen_t)? {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var res: UnsafeMutablePointer<addrinfo>? = nil
+        guard getaddrinfo(host, String(port), &hints, &res) == 0, let first = res, let addr = first.pointee.ai_addr else { return nil }
+        defer { freeaddrinfo(res) }
+        var storage = sockaddr_storage()
+        let length = first.pointee.ai_addrlen
+        withUnsafeMutableBytes(of: &storage) { dst in
+            dst.copyMemory(from: UnsafeRawBufferPointer(start: addr, count: min(Int(length), dst.count)))
+        }
+        return (storage, length)
+    }
+}

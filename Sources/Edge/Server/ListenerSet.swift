@@ -1,0 +1,39 @@
+import Glibc
+
+/// The listening sockets the control thread owns: for each listener address,
+/// one SO_REUSEPORT socket per worker. A reload keeps the sockets of addresses
+/// that stay (no dropped connections), opens new ones, and lets reactors close
+/// the ones no longer published.
+final class ListenerSet {
+    private var byAddress: [String: [Int32]] = [:]
+    let workers: Int
+
+    init(workers: Int) { self.workers = workers }
+
+    /// Sockets for `listeners` (per worker, in listener order). New addresses are
+    /// bound now; a bind failure closes what this call opened and throws.
+    func sockets(for listeners: [ListenerConfig]) throws -> [[Int32]] {
+        var opened: [String: [Int32]] = [:]
+        var next: [String: [Int32]] = [:]
+        do {
+            for l in listeners {
+                let key = l.address.text
+                if let fds = byAddress[key] ?? opened[key] { next[key] = fds; continue }
+                var fds: [Int32] = []
+                do {
+                    for _ in 0..<workers { fds.append(try ListenSocket.open(l.address, listener: l.name)) }
+                } catch {
+                    for fd in fds { close(fd) }
+                    throw error
+                }
+                opened[key] = fds
+                next[key] = fds
+            }
+        } catch {
+            for fds in opened.values { for fd in fds { close(fd) } }
+            throw error
+        }
+        byAddress = next  // dropped addresses: their reactors close them on adopting
+        return (0..<workers).map { w in listeners.map { next[$0.address.text]?[w] ?? -1 } }
+    }
+}
