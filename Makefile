@@ -47,6 +47,8 @@ build:
 # Integration tests bind ports and measure RSS/allocations: run serially.
 test: deps build
 	EDGE_BIN=$(EDGE_BIN) $(SWIFT) test
+	@# Smoke run of the benchmark harness: proves it works, says nothing about speed.
+	EDGE_BIN=$(EDGE_BIN) Benchmarks/run --smoke
 
 run: deps build
 	@set -euo pipefail; \
