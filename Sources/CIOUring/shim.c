@@ -2,6 +2,7 @@
 #include "CIOUring.h"
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <fcntl.h>
 
 struct io_uring_buf_ring *edge_setup_buf_ring(struct io_uring *ring, unsigned entries, int bgid, int *err) {
     size_t size = (size_t)entries * sizeof(struct io_uring_buf);
@@ -56,4 +57,18 @@ int edge_set_thread_name(pthread_t thread, const char *name) {
     strncpy(buf, name, sizeof buf - 1);
     buf[sizeof buf - 1] = 0;
     return pthread_setname_np(thread, buf);
+}
+
+long edge_splice(int fd_in, int fd_out, size_t len) {
+    ssize_t n = splice(fd_in, NULL, fd_out, NULL, len, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    return n < 0 ? -errno : (long)n;
+}
+
+int edge_pipe(int fds[2]) {
+    return pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0 ? 0 : -errno;
+}
+
+int edge_pipe_size(int fd) {
+    int n = fcntl(fd, F_GETPIPE_SZ);
+    return n < 0 ? -errno : n;
 }

@@ -57,6 +57,7 @@ final class BalancingTests: XCTestCase {
     private func assertShares(_ d: [Int: Int], _ want: [Int: Double], tolerance: Double = 0.02,
                               file: StaticString = #filePath, line: UInt = #line) {
         let total = Double(d.values.reduce(0, +))
+        if getenv("BALANCING_VERBOSE") != nil { print("shares \(d.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" })") }
         for (p, share) in want {
             let got = Double(d[p] ?? 0) / total
             XCTAssertEqual(got, share, accuracy: tolerance, "port \(p): \(got) vs \(share) in \(d.sorted { $0.key < $1.key })", file: file, line: line)
@@ -241,7 +242,7 @@ final class BalancingTests: XCTestCase {
         assertShares(before, [9001: 0.2, 9002: 0.2, 9003: 0.2, 9004: 0.2, 9005: 0.2])
         XCTAssertLessThanOrEqual(Double(moved) / 10_000, 0.2 + 0.03, "moved \(moved)")
         XCTAssertLessThanOrEqual(Double(movedFromSurvivors) / 10_000, 0.01, "keys on surviving endpoints moved: \(movedFromSurvivors)")
-        print("consistent_hash: shares \(before.sorted { $0.key < $1.key }), moved \(moved)/10000, from survivors \(movedFromSurvivors)")
+        if getenv("BALANCING_VERBOSE") != nil { print("consistent_hash: shares \(before.sorted { $0.key < $1.key }), moved \(moved)/10000, from survivors \(movedFromSurvivors)") }
     }
 
     func testConsistentHashHeaderKey() throws {

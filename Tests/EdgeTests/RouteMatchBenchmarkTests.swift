@@ -9,7 +9,8 @@ import Protocols
 /// shape, hitting the LAST route of each table, plus a miss.
 /// Run: `swift test --filter RouteMatchBenchmark` (add `-c release` for real numbers).
 final class RouteMatchBenchmark: XCTestCase {
-    static func config(routes n: Int) -> String {
+    /// `withRegex` appends one `path_regex` route after the `n` prefix routes (index `n`).
+    static func config(routes n: Int, withRegex: Bool = false) -> String {
         var y = "listeners:\n  - name: web\n    address: 127.0.0.1:18081\n    routes:\n"
         for i in 0..<n {
             let host: String
@@ -20,6 +21,7 @@ final class RouteMatchBenchmark: XCTestCase {
             }
             y += "      - { match: { \(host)path_prefix: /svc\(i)/ }, cluster: api }\n"
         }
+        if withRegex { y += "      - { match: { path_regex: \"/items/[0-9]+/detail\" }, cluster: api }\n" }
         return y + "clusters:\n  - { name: api, endpoints: [\"127.0.0.1:9000\"] }\n"
     }
 
@@ -70,15 +72,17 @@ final class RouteMatchBenchmark: XCTestCase {
         var lines: [String] = []
         for n in [10, 10_000] {
             var start = Self.now()
-            let t = try RouteTableTests.table(Self.config(routes: n))
+            let t = try RouteTableTests.table(Self.config(routes: n, withRegex: true))
             let compileMs = Double(Self.now() - start) / 1e6
             start = Self.now()
             let hit = Self.nsPerMatch(t, Self.lastRequest(routes: n), iterations: iterations)
             let miss = Self.nsPerMatch(t, TestRequest(host: "nope.example.com", path: "/nothing/here"), iterations: iterations)
+            let regex = Self.nsPerMatch(t, TestRequest(host: "x.example.org", path: "/items/42/detail"), iterations: iterations)
             XCTAssertEqual(hit.route, n - 1)
             XCTAssertEqual(miss.route, -1)
-            lines.append(String(format: "RouteMatchBenchmark: %6d routes: hit(last route) %7.1f ns/match, miss %7.1f ns/match (load+compile %.1f ms)",
-                                n, hit.ns, miss.ns, compileMs))
+            XCTAssertEqual(regex.route, n)
+            lines.append(String(format: "RouteMatchBenchmark: %6d routes: hit(last prefix route) %7.1f ns/match, regex hit %7.1f ns/match, miss %7.1f ns/match (load+compile %.1f ms",
+                                n, hit.ns, regex.ns, miss.ns, compileMs) + ", pcre2 jit \(t.regexes.allSatisfy(\.jit) ? "on" : "off"))")
         }
         for l in lines { print(l) }
     }

@@ -22,6 +22,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <time.h>
+#include <poll.h>
 #include <liburing.h>
 
 // Setup flags (macros built from shifts are not imported into Swift).
@@ -58,6 +59,17 @@ static inline void edge_buf_ring_add(struct io_uring_buf_ring *br, void *addr, u
 static inline void edge_buf_ring_advance(struct io_uring_buf_ring *br, int count) {
     io_uring_buf_ring_advance(br, count);
 }
+
+static const unsigned EDGE_POLL_IN = POLLIN | 0x2000; /* POLLRDHUP (GNU-only macro) */
+static const unsigned EDGE_POLL_OUT = POLLOUT;
+
+/// Non-blocking splice between a socket and a pipe (zero-copy relay);
+/// returns bytes moved, 0 at EOF, or -errno.
+long edge_splice(int fd_in, int fd_out, size_t len);
+/// A non-blocking, close-on-exec pipe; `fds[0]` read end. Returns 0 or -errno.
+int edge_pipe(int fds[2]);
+/// Capacity of a pipe in bytes (F_GETPIPE_SZ), or -errno.
+int edge_pipe_size(int fd);
 
 /// Pins the calling thread to one CPU. Returns 0 or an errno value.
 int edge_pin_current_thread(int cpu);

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CIOUring
 import Glibc
 
 /// `edge tune check|apply`: compare the host with a tuning profile, or apply it.

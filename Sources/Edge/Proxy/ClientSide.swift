@@ -1,3 +1,4 @@
+import CIOUring
 import Glibc
 import Protocols
 
@@ -16,6 +17,15 @@ extension Reactor {
                 }
                 // A pipelined request waits until the previous response is out.
                 if socks[i].segCount > 0 || socks[i].sendInFlight { return }
+                if socks[i].proxyHeaderPending {
+                    switch readProxyHeader(c) {
+                    case .incomplete: if socks[i].eof { closeSock(c) }; return
+                    case .invalid: closeSock(c); return
+                    case .complete:
+                        scheduleTimer(c, .clientIdle, afterMs: Int64(listenerSettings(c).idleTimeoutMs))
+                        continue
+                    }
+                }
                 if !readRequestHead(c) { return }
             case .proxying:
                 pumpRequestBody(c)
@@ -35,6 +45,9 @@ extension Reactor {
             case .closing:
                 releaseInput(c)
                 if socks[i].eof { closeSock(c) }
+                return
+            case .upgraded:
+                if socks[i].relayPending { checkRelayReady(c) }
                 return
             }
         }
@@ -57,6 +70,8 @@ extension Reactor {
             maybeFinishExchange(c)
         case .closing:
             lingerIfDrained(c)
+        case .upgraded:
+            return
         case .readingHead:
             if socks[i].segCount == 0 && !socks[i].sendInFlight && socks[i].inHead >= 0 { clientReadable(c) }
         }
@@ -222,7 +237,7 @@ extension Reactor {
         case .proxying: if !ex.responseDone { return }
         case .local: break
         case .closing: lingerIfDrained(c); return
-        case .readingHead: return
+        case .readingHead, .upgraded: return
         }
         if !ex.request.done {
             // Body not read (early response or local answer): we cannot find the next request.

@@ -81,6 +81,16 @@ extension Reactor {
             w.append(buf, range: f.name); w.append(": "); w.append(buf, range: f.value); w.append("\r\n")
         }
         if head.framing == .chunked { w.append("Transfer-Encoding: chunked\r\n") }
+        // Upgrade (WebSocket...) passes through for bodiless requests; the
+        // connection turns raw only if the upstream really answers 101.
+        let upgrading = head.wantsUpgrade && head.framing == .none
+        exchanges[Int(c)].upgradeRequested = upgrading
+        if upgrading {
+            for k in 0..<head.headerCount where headerTable[k].kind == .upgrade {
+                w.append("Upgrade: "); w.append(buf, range: headerTable[k].value); w.append("\r\n")
+            }
+            w.append("Connection: upgrade\r\n")
+        }
         var host = ByteRange.empty
         if head.isAbsoluteForm {
             host = head.absoluteAuthority
@@ -161,6 +171,13 @@ extension Reactor {
             w.append(buf, range: f.name); w.append(": "); w.append(buf, range: f.value); w.append("\r\n")
         }
         if edits > 0, let r = route { appendEdits(&w, Int(v), r.firstResponseEdit, edits) }
+        if head.status == 101 {
+            for k in 0..<head.headerCount where headerTable[k].kind == .upgrade {
+                w.append("Upgrade: "); w.append(buf, range: headerTable[k].value); w.append("\r\n")
+            }
+            w.append("Connection: upgrade\r\n\r\n")
+            return commitHead(c, id, w)
+        }
         if !interim {
             if chunked && !exchanges[ci].response.dechunk { w.append("Transfer-Encoding: chunked\r\n") }
             w.append("Via: 1.1 edge\r\n")

@@ -1,3 +1,4 @@
+import CIOUring
 import Glibc
 import Protocols
 
@@ -120,6 +121,11 @@ extension Reactor {
             if c >= 0 { failExchange(c, slot, 504, "upstream stalled", cause: "upstream_timeout") }
             else { closeSock(slot) }
         case .upstreamIdle:
+            closeSock(slot)
+        case .relayIdle:
+            relayClose(slot)
+        case .proxyHeader:
+            stats.bump(stats.clientErrors)
             closeSock(slot)
         }
     }

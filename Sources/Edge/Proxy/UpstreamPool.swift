@@ -81,7 +81,8 @@ extension Reactor {
         let view = views[Int(v)]
         let cluster = view.clusters[Int(view.endpoints[e].cluster)]
         let limit = min(cluster.maxIdlePerEndpoint, view.poolCapacity)
-        if draining || counts[e] >= limit {
+        // A connection that carried a PROXY header speaks for one client only.
+        if draining || counts[e] >= limit || cluster.sendProxyProtocol != 0 {
             closeSock(u)
             return
         }

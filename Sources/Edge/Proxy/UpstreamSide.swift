@@ -1,3 +1,4 @@
+import CIOUring
 import Glibc
 import Protocols
 
@@ -58,8 +59,16 @@ extension Reactor {
             return
         }
         socks[i].connected = true
+        if c >= 0 && socks[Int(c)].isStream {
+            streamUpstreamConnected(c, u)
+            return
+        }
         stats.bump(stats.upstreamOpened)
         armRecv(u)
+        if c >= 0 && !sendProxyHeader(client: c, upstream: u) {
+            failExchange(c, u, 502, "cannot send the PROXY header", cause: "upstream_connect_failed")
+            return
+        }
         if c >= 0 {
             scheduleTimer(u, .upstreamResponse, afterMs: Int64(exchanges[Int(c)].timeoutMs))
             flush(u)
@@ -83,6 +92,7 @@ extension Reactor {
 
     func upstreamReadable(_ u: Int32) {
         let ui = Int(u)
+        if socks[ui].relayPending { checkRelayReady(u); return }
         let c = socks[ui].peer
         if c < 0 {
             // Idle pooled connection: data or EOF means it is no longer usable.
@@ -121,7 +131,21 @@ extension Reactor {
             case .complete:
                 if head.status < 200 {
                     if head.status == 101 {
-                        failExchange(c, u, 502, "upstream switched protocols without an upgrade request", cause: "upstream_bad_response")
+                        guard exchanges[ci].upgradeRequested else {
+                            failExchange(c, u, 502, "upstream switched protocols without an upgrade request", cause: "upstream_bad_response")
+                            return
+                        }
+                        guard writeResponseHead(to: c, &head, buf, interim: false) else {
+                            failExchange(c, u, 502, "response head too large", cause: "upstream_bad_response")
+                            return
+                        }
+                        consumeInput(u, head.headLength)
+                        exchanges[ci].responseStarted = true
+                        exchanges[ci].responseHeadDone = true
+                        exchanges[ci].phase = .upgraded
+                        releaseExchangeBuffers(c)
+                        flush(c)
+                        beginRelay(c, u)
                         return
                     }
                     guard writeResponseHead(to: c, &head, buf, interim: true) else {
@@ -243,6 +267,12 @@ extension Reactor {
     /// the client connection if the response had already started.
     func failExchange(_ c: Int32, _ u: Int32, _ status: UInt16, _ reason: StaticString, cause: StaticString) {
         let ci = Int(c)
+        if socks[ci].isStream || exchanges[ci].phase == .upgraded {
+            // Raw relays have no HTTP to answer with: the client connection closes.
+            if u >= 0 { detach(c, u); closeSock(u) }
+            closeSock(c)
+            return
+        }
         if u >= 0 { detach(c, u); closeSock(u) }
         if socks[ci].closing { return }
         if exchanges[ci].responseStarted {

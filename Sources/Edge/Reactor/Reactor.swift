@@ -48,6 +48,13 @@ final class Reactor {
     var activeClients: Int32 = 0
     var requestIdSeed: UInt64
     var requestIdCounter: UInt64 = 0
+    /// Empty pipes (read, write fd pairs) reused by splice relays.
+    static let maxPooledPipes: Int32 = 256
+    let pipePool: UnsafeMutablePointer<Int32>
+    var pipeCount: Int32 = 0
+    /// Addresses from PROXY headers, per client slot; scratch for writing one.
+    let proxyAddresses: UnsafeMutablePointer<ProxyAddress>
+    let proxyScratch: UnsafeMutableRawPointer
 
     init(index: Int, publisher: SnapshotPublisher, runtime: RuntimeConfig, maxHeaderBytes: Int, stats: WorkerStats) throws {
         self.index = index
@@ -99,6 +106,9 @@ final class Reactor {
         freeSlots = lazyArray(Int(capacity))
         starved = lazyArray(Int(capacity))
         headerTable = .allocate(capacity: 1)
+        pipePool = .allocate(capacity: Int(Reactor.maxPooledPipes) * 2)
+        proxyAddresses = lazyArray(Int(capacity))
+        proxyScratch = .allocate(byteCount: 256, alignment: 8)
         requestIdSeed = UInt64.random(in: 0...UInt64.max) ^ UInt64(index &* 0x9E37_79B9)
     }
 
@@ -180,7 +190,7 @@ final class Reactor {
     /// multishot recv) when the other side is not keeping up.
     @inline(__always) func updateRecv(_ slot: Int32) {
         let s = socks[Int(slot)]
-        if s.closing || s.eof { return }
+        if s.closing || s.eof || s.relayPending || s.relay { return }
         let want = s.inBuffers < Reactor.maxQueuedBuffers
         if want && s.recv == .idle && !s.starved { armRecv(slot) }
         else if !want && s.recv == .armed { cancelRecv(slot) }
@@ -229,6 +239,12 @@ final class Reactor {
         let fd = socks[i].fd
         if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
         if socks[i].recv == .armed { cancelRecv(slot) }
+        for (armed, op) in [(socks[i].pollArmed, Op.pollIn), (socks[i].pollOutArmed, Op.pollOut)] where armed {
+            let s = sqe()
+            io_uring_prep_cancel64(s, UserData.make(op, slot, socks[i].gen), 0)
+            io_uring_sqe_set_data64(s, UserData.make(.cancel, slot, socks[i].gen))
+            socks[i].ops += 1
+        }
         if socks[i].kind == .upstream && !socks[i].connected && socks[i].ops > 0 {
             let s = sqe()
             io_uring_prep_cancel64(s, UserData.make(.connect, slot, socks[i].gen), 0)
@@ -247,6 +263,7 @@ final class Reactor {
         releaseSegments(slot)
         releaseInput(slot)
         if socks[i].outBuf >= 0 { buffers.release(socks[i].outBuf); socks[i].outBuf = -1 }
+        releasePipe(slot)
         if socks[i].fd >= 0 { close(socks[i].fd) }
         if socks[i].kind == .upstream { let v = socks[i].view; socks[i].view = -1; releaseView(v) }
         socks[i].fd = -1
@@ -274,11 +291,13 @@ final class Reactor {
         }
         let i = Int(slot)
         trace("w\(index) cqe op=\(op) slot=\(slot) res=\(res) more=\(more) kind=\(socks[i].kind) ops=\(socks[i].ops)")
-        if !(op == Op.recv.rawValue && more) { socks[i].ops -= 1 }
+        if !((op == Op.recv.rawValue || op == Op.pollIn.rawValue) && more) { socks[i].ops -= 1 }
         switch op {
         case Op.recv.rawValue: onRecv(slot, res, flags, hasBuffer: hasBuffer, more: more)
         case Op.send.rawValue: onSend(slot, res)
         case Op.connect.rawValue: onConnect(slot, res)
+        case Op.pollIn.rawValue: onPollIn(slot, res, more: more)
+        case Op.pollOut.rawValue: onPollOut(slot, res)
         default: break
         }
         if socks[i].closing { maybeFree(slot) }
@@ -304,7 +323,14 @@ final class Reactor {
         stats.bump(stats.accepted)
         stats.bump(stats.activeConnections)
         armRecv(slot)
-        scheduleTimer(slot, .clientIdle, afterMs: Int64(listenerSettings(slot).idleTimeoutMs))
+        let l = listenerSettings(slot)
+        if l.isStream { startStream(slot); return }
+        if l.acceptsProxyProtocol {
+            socks[Int(slot)].proxyHeaderPending = true
+            scheduleTimer(slot, .proxyHeader, afterMs: Int64(l.proxyHeaderTimeoutMs))
+            return
+        }
+        scheduleTimer(slot, .clientIdle, afterMs: Int64(l.idleTimeoutMs))
     }
 
     private func recordPeerAddress(_ slot: Int32) {
@@ -349,11 +375,13 @@ final class Reactor {
                 if !socks[i].starved { socks[i].starved = true; starved[Int(starvedCount)] = slot; starvedCount += 1 }
                 return
             } else if res == -ECANCELED {
-                updateRecv(slot)
+                if socks[i].relayPending { checkRelayReady(slot) } else { updateRecv(slot) }
                 return
             } else if res < 0 { socks[i].eof = true; socks[i].readError = -res }
         }
-        if socks[i].kind == .client { clientReadable(slot) } else { upstreamReadable(slot) }
+        if socks[i].relayPending { checkRelayReady(slot) }
+        else if socks[i].isStream { streamReadable(slot) }
+        else if socks[i].kind == .client { clientReadable(slot) } else { upstreamReadable(slot) }
         if !socks[i].closing && socks[i].kind != .free { updateRecv(slot) }
     }
 
@@ -516,6 +544,7 @@ final class Reactor {
             }
         }
         if socks[i].segCount > 0 { flush(slot) }
+        if socks[i].relayPending { checkRelayReady(slot); return }
         if socks[i].kind == .client { clientWritable(slot) } else { upstreamWritable(slot) }
     }
 

@@ -11,6 +11,10 @@ enum TimerKind: UInt8 {
     case none
     case clientIdle, clientHeader, clientBody, clientLinger
     case upstreamConnect, upstreamResponse, upstreamBody, upstreamIdle
+    /// L4 relay: no bytes either way for the listener's idle timeout.
+    case relayIdle
+    /// Waiting for the PROXY protocol header (listeners with proxy_protocol: accept).
+    case proxyHeader
 }
 
 /// A slice to send: bytes of a buffer-table id (holding one reference), or
@@ -65,6 +69,28 @@ struct Sock {
     var reused = false
     /// Write side shut after the last response; now discarding input until EOF (lingering close).
     var lingering = false
+    // L4 relay (TCP listeners, upgraded HTTP connections).
+    /// Switching to the splice relay: recv cancelled, queued bytes being flushed.
+    var relayPending = false
+    /// Relaying with splice: readiness polls instead of recv.
+    var relay = false
+    /// Pipe carrying bytes read from this socket to its peer, and bytes in it.
+    var pipeR: Int32 = -1
+    var pipeW: Int32 = -1
+    var pipeBytes: Int32 = 0
+    var pipeCapacity: Int32 = 0
+    var pollArmed = false
+    var pollOutArmed = false
+    /// We shut down writing to this socket (its peer reached EOF).
+    var writeShut = false
+    /// Bytes read from this socket and relayed to its peer.
+    var relayedBytes: UInt64 = 0
+    /// A PROXY protocol header must arrive before anything else.
+    var proxyHeaderPending = false
+    /// The client's address came from a PROXY header (see Reactor.proxyAddresses).
+    var hasProxyAddress = false
+    /// TCP listener connection (no HTTP parsing).
+    var isStream = false
 }
 
 /// Phases of one request/response exchange on a client connection.
@@ -77,6 +103,8 @@ enum ExchangePhase: UInt8 {
     case local
     /// Response queued; connection closes once it is sent.
     case closing
+    /// The upstream answered 101: the connection is now a raw byte relay.
+    case upgraded
 }
 
 /// How a body is delimited while it streams through.
@@ -132,4 +160,6 @@ struct Exchange {
     var expectContinue = false
     /// Response fully received (and queued to the client).
     var responseDone = false
+    /// The request asked to upgrade (WebSocket...) and Upgrade was forwarded.
+    var upgradeRequested = false
 }

@@ -1,3 +1,4 @@
+import CIOUring
 import Glibc
 
 /// Debug tracing for reactor development: compiled out of release builds.

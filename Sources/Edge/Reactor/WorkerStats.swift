@@ -10,6 +10,8 @@ struct WorkerStats: @unchecked Sendable {
     let upstreamOpened = UnsafeAtomic<Int>.create(0)
     let upstreamErrors = UnsafeAtomic<Int>.create(0)
     let clientErrors = UnsafeAtomic<Int>.create(0)
+    /// Bytes moved by L4 relays (TCP listeners, upgraded connections).
+    let relayBytes = UnsafeAtomic<Int>.create(0)
     /// 0 = starting, 1 = serving, 2 = stopped, 3 = failed.
     let state = UnsafeAtomic<Int>.create(0)
     /// Set by the control thread: stop accepting and finish in-flight requests.

@@ -1,3 +1,4 @@
+import CIOUring
 import Glibc
 
 /// One slot of an open-addressing table keyed by bytes. Keys live in the

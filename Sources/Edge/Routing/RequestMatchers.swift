@@ -1,3 +1,4 @@
+import CIOUring
 import Glibc
 import Protocols
 

@@ -1,3 +1,4 @@
+import CIOUring
 import Glibc
 import Protocols
 
@@ -105,6 +106,14 @@ struct CompiledListener {
     var headerTimeoutMs: Int32
     var idleTimeoutMs: Int32
     var bodyTimeoutMs: Int32
+    /// `protocol: tcp`: relay bytes to `streamCluster` instead of parsing HTTP.
+    var isStream: Bool = false
+    var streamCluster: Int32 = -1
+    /// `proxy_protocol: accept`: a PROXY v1/v2 header must open every connection.
+    var acceptsProxyProtocol: Bool = false
+    var proxyHeaderTimeoutMs: Int32 = 5_000
+    /// TCP relay idle timeout.
+    var streamIdleTimeoutMs: Int32 = 300_000
 }
 
 struct CompiledEndpoint {
@@ -133,6 +142,9 @@ struct CompiledCluster {
     /// Maglev lookup table in `RouteTable.maglev` (endpoint offsets within the cluster).
     var firstMaglev: Int32
     var maglevSize: Int32
+    /// `proxy_protocol: v1|v2` on the cluster: sent on every new upstream
+    /// connection (which is then never pooled: it carries one client's address). 0 = off.
+    var sendProxyProtocol: UInt8 = 0
 }
 
 /// The immutable routing snapshot: listeners, routes, clusters, endpoints and

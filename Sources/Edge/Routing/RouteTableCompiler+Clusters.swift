@@ -1,3 +1,4 @@
+import CIOUring
 import Glibc
 
 /// Clusters and endpoints: flat endpoint array, weighted round-robin slots,

@@ -1,3 +1,4 @@
+import CIOUring
 import Glibc
 
 /// The listening sockets the control thread owns: for each listener address,

@@ -1,3 +1,4 @@
+import CIOUring
 import Glibc
 
 /// Finds the files of `tuning/`: `--dir` when given, else next to the binary

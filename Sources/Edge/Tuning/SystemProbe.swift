@@ -1,3 +1,4 @@
+import CIOUring
 import Glibc
 
 /// Reads the live host state `edge tune check` compares against a profile,

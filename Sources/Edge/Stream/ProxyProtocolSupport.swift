@@ -1,0 +1,82 @@
+import CIOUring
+import Glibc
+import Protocols
+
+/// Outcome of reading a PROXY protocol header from a client.
+enum ProxyHeaderStatus { case incomplete, invalid, complete }
+
+/// PROXY protocol on both sides: listeners with `proxy_protocol: accept` take
+/// the client address from the header (routing, X-Forwarded-For, logs and any
+/// header Edge sends on); clusters with `proxy_protocol: v1|v2` get one on each
+/// new upstream connection.
+extension Reactor {
+    /// Parses the header at the front of the client's input; on success consumes
+    /// it and records the address it carries.
+    func readProxyHeader(_ c: Int32) -> ProxyHeaderStatus {
+        let i = Int(c)
+        guard socks[i].inHead >= 0 else { return .incomplete }
+        guard linearizeInput(c) else { return .invalid }
+        switch ProxyProtocolParser.parse(buffers.bytes(socks[i].inHead)) {
+        case .incomplete:
+            return .incomplete
+        case .invalid:
+            stats.bump(stats.clientErrors)
+            return .invalid
+        case .complete(let length, _, let address):
+            if address.family == 4 || address.family == 6 {
+                proxyAddresses[i] = address
+                socks[i].hasProxyAddress = true
+                let n = ProxyProtocolWriter.sourceText(address, into: UnsafeMutableRawBufferPointer(start: peerText + i * 48, count: 47))
+                if n > 0 { socks[i].peerAddrLength = UInt8(n) }
+            }
+            consumeInput(c, length)
+            socks[i].proxyHeaderPending = false
+            cancelTimer(c)
+            return .complete
+        }
+    }
+
+    /// Sends the cluster's PROXY header on a just-connected upstream. True if
+    /// none is configured or it was written in full.
+    func sendProxyHeader(client c: Int32, upstream u: Int32) -> Bool {
+        let ui = Int(u)
+        let v = socks[ui].view
+        guard v >= 0, socks[ui].endpoint >= 0 else { return true }
+        let view = views[Int(v)]
+        let cluster = view.clusters[Int(view.endpoints[Int(socks[ui].endpoint)].cluster)]
+        guard cluster.sendProxyProtocol != 0 else { return true }
+        let version: ProxyProtocolVersion = cluster.sendProxyProtocol == 2 ? .v2 : .v1
+        let address = socks[Int(c)].hasProxyAddress ? proxyAddresses[Int(c)] : socketAddresses(socks[Int(c)].fd)
+        let out = UnsafeMutableRawBufferPointer(start: proxyScratch, count: 256)
+        let n = ProxyProtocolWriter.write(version, address, into: out)
+        guard n > 0 else { return false }
+        return send(socks[ui].fd, proxyScratch, n, Int32(MSG_NOSIGNAL)) == n
+    }
+
+    /// Client and local address of an accepted socket as a PROXY address.
+    private func socketAddresses(_ fd: Int32) -> ProxyAddress {
+        var peer = sockaddr_storage(), local = sockaddr_storage()
+        var pl = socklen_t(MemoryLayout<sockaddr_storage>.size), ll = pl
+        let ok1 = withUnsafeMutablePointer(to: &peer) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &pl) } }
+        let ok2 = withUnsafeMutablePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &ll) } }
+        guard ok1 == 0, ok2 == 0 else { return .unspecified }
+        return withUnsafeBytes(of: &peer) { src in
+            withUnsafeBytes(of: &local) { dst in
+                guard let (sa, sp) = Reactor.addressBytes(src), let (da, dp) = Reactor.addressBytes(dst),
+                      let a = ProxyProtocolWriter.address(source: sa, sourcePort: sp, destination: da, destinationPort: dp)
+                else { return ProxyAddress.unspecified }
+                return a
+            }
+        }
+    }
+
+    /// The address bytes and host-order port inside a sockaddr_in / sockaddr_in6.
+    private static func addressBytes(_ ss: UnsafeRawBufferPointer) -> (UnsafeRawBufferPointer, UInt16)? {
+        guard ss.count >= 28, let base = ss.baseAddress else { return nil }
+        let family = Int32(base.load(as: sa_family_t.self))
+        let port = UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        if family == AF_INET { return (UnsafeRawBufferPointer(start: base + 4, count: 4), port) }
+        if family == AF_INET6 { return (UnsafeRawBufferPointer(start: base + 8, count: 16), port) }
+        return nil
+    }
+}

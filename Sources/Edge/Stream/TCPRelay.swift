@@ -1,0 +1,263 @@
+import CIOUring
+import Glibc
+import Protocols
+
+/// L4 relaying: TCP listeners (`protocol: tcp`) and HTTP connections upgraded
+/// after a 101. Bytes move socket → pipe → socket with non-blocking splice(2),
+/// driven by io_uring readiness polls, so they never enter user space.
+/// (IORING_OP_SPLICE on a socket would park an io-wq kernel thread per idle
+/// connection, hence readiness + splice instead.) Data that arrived through the
+/// recv/buffer path before the switch is flushed with sendmsg first.
+extension Reactor {
+    // MARK: TCP listener connections
+
+    /// A connection accepted on a TCP listener.
+    func startStream(_ c: Int32) {
+        let i = Int(c)
+        socks[i].isStream = true
+        let l = listenerSettings(c)
+        exchanges[i].view = current
+        exchanges[i].listener = acceptListener[Int(socks[i].acceptSlot)]
+        exchanges[i].phase = .upgraded
+        retainView(current)
+        if l.acceptsProxyProtocol {
+            socks[i].proxyHeaderPending = true
+            scheduleTimer(c, .proxyHeader, afterMs: Int64(l.proxyHeaderTimeoutMs))
+            return
+        }
+        streamConnect(c)
+    }
+
+    /// Input on a TCP-listener connection before the relay runs.
+    func streamReadable(_ c: Int32) {
+        let i = Int(c)
+        if socks[i].relayPending { checkRelayReady(c); return }
+        if socks[i].proxyHeaderPending {
+            switch readProxyHeader(c) {
+            case .incomplete: if socks[i].eof { closeSock(c) }; return
+            case .invalid: closeSock(c); return
+            case .complete: break
+            }
+            streamConnect(c)
+            return
+        }
+        // Bytes before the upstream connected stay queued; EOF before that ends it.
+        if socks[i].eof && socks[i].peer < 0 { closeSock(c) }
+    }
+
+    private func streamConnect(_ c: Int32) {
+        let i = Int(c)
+        cancelTimer(c)
+        let v = exchanges[i].view
+        let l = views[Int(v)].listeners[Int(exchanges[i].listener)]
+        var req = RequestView(host: UnsafeRawBufferPointer(start: nil, count: 0), path: UnsafeRawBufferPointer(start: nil, count: 0),
+                              query: UnsafeRawBufferPointer(start: nil, count: 0), method: .other,
+                              head: UnsafeRawBufferPointer(start: nil, count: 0), headers: UnsafeBufferPointer(start: nil, count: 0),
+                              clientIP: UnsafeRawBufferPointer(start: peerText + i * 48, count: Int(socks[i].peerAddrLength)))
+        let e = pickEndpoint(v, l.streamCluster, &req)
+        let u = e >= 0 ? connectUpstream(v, e) : -1
+        if u < 0 { stats.bump(stats.upstreamErrors); closeSock(c); return }
+        if let active = views[Int(v)].active { active[Int(e)] += 1 }
+        exchanges[i].countedEndpoint = e
+        socks[i].peer = u
+        socks[Int(u)].peer = c
+    }
+
+    /// Upstream of a stream client connected: optional PROXY header, then relay.
+    func streamUpstreamConnected(_ c: Int32, _ u: Int32) {
+        stats.bump(stats.upstreamOpened)
+        if !sendProxyHeader(client: c, upstream: u) { relayClose(c); return }
+        beginRelay(c, u)
+    }
+
+    // MARK: Switching to splice
+
+    /// Stops recv on both sockets; once queued bytes are flushed, splicing starts.
+    func beginRelay(_ a: Int32, _ b: Int32) {
+        for s in [a, b] {
+            socks[Int(s)].relayPending = true
+            cancelTimer(s)
+            if socks[Int(s)].recv == .armed { cancelRecv(s) }
+        }
+        scheduleTimer(a, .relayIdle, afterMs: Int64(streamIdleMs(a)))
+        checkRelayReady(a)
+    }
+
+    /// Flushes bytes received through the buffer ring to the other side; when both
+    /// recvs have stopped and nothing is queued, switches to splice.
+    func checkRelayReady(_ s: Int32) {
+        let p = socks[Int(s)].peer
+        guard p >= 0, socks[Int(s)].relayPending else { return }
+        let (a, b) = socks[Int(s)].kind == .client ? (s, p) : (p, s)
+        for (src, dst) in [(a, b), (b, a)] {
+            while socks[Int(src)].inHead >= 0 && segmentRoom(dst) > 0 {
+                let h = socks[Int(src)].inHead
+                let bytes = buffers.bytes(h)
+                if let base = bytes.baseAddress, bytes.count > 0 { enqueue(dst, base, bytes.count, id: h) }
+                popInput(src)
+            }
+            flush(dst)
+        }
+        for x in [a, b] {
+            let k = socks[Int(x)]
+            if k.recv != .idle || k.inHead >= 0 || k.segCount > 0 || k.sendInFlight { return }
+        }
+        startSplice(a, b)
+    }
+
+    private func startSplice(_ a: Int32, _ b: Int32) {
+        for s in [a, b] {
+            let i = Int(s)
+            guard takePipe(s) else { relayClose(a); return }
+            socks[i].relayPending = false
+            socks[i].relay = true
+            armPollIn(s)
+        }
+        // A side that already ended: pass its EOF on now (its pipe is empty).
+        for s in [a, b] where socks[Int(s)].eof { relayRead(s) }
+    }
+
+    // MARK: Splicing
+
+    func armPollIn(_ s: Int32) {
+        let i = Int(s)
+        if socks[i].pollArmed || socks[i].eof { return }
+        let q = sqe()
+        io_uring_prep_poll_multishot(q, socks[i].fd, EDGE_POLL_IN)
+        io_uring_sqe_set_data64(q, UserData.make(.pollIn, s, socks[i].gen))
+        socks[i].ops += 1
+        socks[i].pollArmed = true
+    }
+
+    private func armPollOut(_ s: Int32) {
+        let i = Int(s)
+        if socks[i].pollOutArmed { return }
+        let q = sqe()
+        io_uring_prep_poll_add(q, socks[i].fd, EDGE_POLL_OUT)
+        io_uring_sqe_set_data64(q, UserData.make(.pollOut, s, socks[i].gen))
+        socks[i].ops += 1
+        socks[i].pollOutArmed = true
+    }
+
+    func onPollIn(_ s: Int32, _ res: Int32, more: Bool) {
+        let i = Int(s)
+        if !more { socks[i].pollArmed = false }
+        if socks[i].closing || !socks[i].relay { return }
+        if res < 0 && res != -ECANCELED { relayClose(s); return }
+        relayRead(s)
+        if !socks[i].closing && !more { armPollIn(s) }
+    }
+
+    func onPollOut(_ s: Int32, _ res: Int32) {
+        let i = Int(s)
+        socks[i].pollOutArmed = false
+        if socks[i].closing || !socks[i].relay { return }
+        let src = socks[i].peer
+        if src < 0 { return }
+        relayRead(src)  // drains src's pipe into s, then reads more from src
+    }
+
+    /// Moves what `s` has to its peer: pipe → peer first, then socket → pipe → peer
+    /// until the socket is empty or the peer stops taking bytes.
+    func relayRead(_ s: Int32) {
+        let i = Int(s)
+        let p = socks[i].peer
+        guard p >= 0, socks[i].relay, !socks[i].closing else { return }
+        var progressed = false
+        while true {
+            if !drainPipe(s, to: p) { return }
+            if socks[i].pipeBytes > 0 { break }  // peer full: POLLOUT armed on it
+            if socks[i].eof { break }
+            let n = edge_splice(socks[i].fd, socks[i].pipeW, Int(socks[i].pipeCapacity))
+            if n > 0 {
+                socks[i].pipeBytes += Int32(n)
+                socks[i].relayedBytes &+= UInt64(n)
+                progressed = true
+            } else if n == 0 {
+                socks[i].eof = true
+            } else if n == -Int(EAGAIN) {
+                break
+            } else {
+                relayClose(s); return
+            }
+        }
+        if progressed { scheduleTimer(socks[i].kind == .client ? s : p, .relayIdle, afterMs: Int64(streamIdleMs(socks[i].kind == .client ? s : p))) }
+        // Half-close: this side ended and everything it sent went out.
+        if socks[i].eof && socks[i].pipeBytes == 0 && !socks[Int(p)].writeShut {
+            socks[Int(p)].writeShut = true
+            shutdown(socks[Int(p)].fd, Int32(SHUT_WR))
+        }
+        if socks[i].writeShut && socks[Int(p)].writeShut { relayClose(s) }
+    }
+
+    /// Pipe of `s` → socket `p`. False if the relay was closed on an error.
+    private func drainPipe(_ s: Int32, to p: Int32) -> Bool {
+        let i = Int(s)
+        while socks[i].pipeBytes > 0 {
+            let n = edge_splice(socks[i].pipeR, socks[Int(p)].fd, Int(socks[i].pipeBytes))
+            if n > 0 {
+                socks[i].pipeBytes -= Int32(n)
+            } else if n == -Int(EAGAIN) {
+                armPollOut(p)
+                return true
+            } else {
+                relayClose(s)
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Ends a relay: both sockets close, byte counts go to the metrics.
+    func relayClose(_ s: Int32) {
+        let p = socks[Int(s)].peer
+        for x in [s, p] where x >= 0 && !socks[Int(x)].closing {
+            stats.bump(stats.relayBytes, Int(truncatingIfNeeded: socks[Int(x)].relayedBytes))
+            socks[Int(x)].relayedBytes = 0
+        }
+        if p >= 0 { detach(s, p); closeSock(p) }
+        closeSock(s)
+    }
+
+    private func streamIdleMs(_ c: Int32) -> Int32 {
+        let ex = exchanges[Int(c)]
+        guard ex.view >= 0 else { return 300_000 }
+        let l = views[Int(ex.view)].listeners[Int(ex.listener)]
+        return l.isStream ? l.streamIdleTimeoutMs : l.idleTimeoutMs
+    }
+
+    // MARK: Pipes
+
+    private func takePipe(_ s: Int32) -> Bool {
+        let i = Int(s)
+        if socks[i].pipeR >= 0 { return true }
+        if pipeCount > 0 {
+            pipeCount -= 1
+            socks[i].pipeR = pipePool[Int(pipeCount) * 2]
+            socks[i].pipeW = pipePool[Int(pipeCount) * 2 + 1]
+        } else {
+            var fds: (Int32, Int32) = (-1, -1)
+            let rc = withUnsafeMutablePointer(to: &fds) { $0.withMemoryRebound(to: Int32.self, capacity: 2) { edge_pipe($0) } }
+            if rc != 0 { return false }
+            socks[i].pipeR = fds.0
+            socks[i].pipeW = fds.1
+        }
+        socks[i].pipeCapacity = max(4096, edge_pipe_size(socks[i].pipeR))
+        socks[i].pipeBytes = 0
+        return true
+    }
+
+    /// Empty pipes go back to the per-reactor pool; others are closed.
+    func releasePipe(_ s: Int32) {
+        let i = Int(s)
+        guard socks[i].pipeR >= 0 else { return }
+        if socks[i].pipeBytes == 0 && pipeCount < Reactor.maxPooledPipes {
+            pipePool[Int(pipeCount) * 2] = socks[i].pipeR
+            pipePool[Int(pipeCount) * 2 + 1] = socks[i].pipeW
+            pipeCount += 1
+        } else {
+            close(socks[i].pipeR); close(socks[i].pipeW)
+        }
+        socks[i].pipeR = -1; socks[i].pipeW = -1; socks[i].pipeBytes = 0
+    }
+}
