@@ -33,6 +33,8 @@ deps:
 	command -v ps    >/dev/null 2>&1 || missing="$$missing procps"; \
 	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
 	command -v cc    >/dev/null 2>&1 || missing="$$missing gcc"; \
+	command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
+	command -v redis-benchmark >/dev/null 2>&1 || missing="$$missing redis-tools"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing:$$missing"; \
 	  $(SUDO) apt-get update && \
@@ -40,6 +42,7 @@ deps:
 	else \
 	  echo "deps: all present"; \
 	fi
+	@python3 -c 'import websockets' 2>/dev/null || python3 -m pip install --quiet websockets
 
 build:
 	$(SWIFT) build -c release --product edge

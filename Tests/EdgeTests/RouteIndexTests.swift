@@ -215,6 +215,15 @@ final class RouteIndexTests: XCTestCase {
         XCTAssertEqual(name(t, TestRequest(path: "/aaa"), worker: 1000), "re")
     }
 
+    /// A catastrophically backtracking pattern gives up at the match limit
+    /// (counted as no match) instead of pinning the reactor.
+    func testBacktrackingIsBounded() throws {
+        let t = try table([("evil", "{ path_regex: \"/(a+)+b\" }"), ("rest", "{}")])
+        let path = "/" + String(repeating: "a", count: 40)
+        XCTAssertEqual(name(t, TestRequest(path: path)), "rest")
+        XCTAssertEqual(name(t, TestRequest(path: "/aaab")), "evil")
+    }
+
     func testTablesWithoutRegexNeedNoMatchData() throws {
         let t = try table([("x", "{ path: /x }")])
         XCTAssertEqual(t.regexMatchData.count, 0)
@@ -243,7 +252,40 @@ final class RouteIndexTests: XCTestCase {
         XCTAssertEqual(t.routes.count, 10_000)
         XCTAssertEqual(t.listeners[0].routeCount, 10_000)
         XCTAssertEqual(t.match(RouteMatchBenchmark.lastRequest(routes: 10_000)), 9_999)
-        XCTAssertEqual(t.match(TestRequest(host: "h5.example.com", path: "/svc5/x")), 5)
+        XCTAssertEqual(t.match(TestRequest(host: "h00005.example.com", path: "/svc00005/x")), 5)
+        XCTAssertEqual(t.match(TestRequest(host: "a.W00004.Example.com", path: "/svc00004/x")), 4)
+        XCTAssertEqual(t.match(TestRequest(host: "a.w00004.example.com", path: "/svc00003/x")), -1, "route 3 is for host h00003")
         XCTAssertEqual(t.match(TestRequest(host: "nope.example.com", path: "/x")), -1)
+    }
+
+    /// The SWAR case folding agrees with byte-wise ASCII lower-casing for every
+    /// byte value and every length (word, half-word and byte tails).
+    func testByteHashCaseFolding() {
+        var rng = SystemRandomNumberGenerator()
+        for len in 0..<40 {
+            for _ in 0..<50 {
+                let raw = (0..<len).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                let lower = raw.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
+                raw.withUnsafeBytes { r in lower.withUnsafeBytes { l in
+                    let rp = r.baseAddress ?? UnsafeRawPointer(Regex.emptySubject)
+                    let lp = l.baseAddress ?? UnsafeRawPointer(Regex.emptySubject)
+                    XCTAssertEqual(ByteHash.hash(rp, len, foldCase: true), ByteHash.hash(lp, len, foldCase: false), "\(raw)")
+                    XCTAssertTrue(ByteHash.equal(rp, lp, len, foldCase: true), "\(raw)")
+                    if len > 0 {
+                        var other = lower
+                        other[len - 1] ^= 0x01
+                        other.withUnsafeBytes { o in
+                            XCTAssertFalse(ByteHash.equal(rp, o.baseAddress ?? lp, len, foldCase: true) && (raw[len - 1] | 0x20) != (other[len - 1] | 0x20))
+                        }
+                    }
+                } }
+            }
+        }
+        let all = (0...255).map { UInt8($0) }
+        for b in all {
+            let word = UInt64(b) * 0x0101_0101_0101_0101
+            let want = UInt64(b >= 0x41 && b <= 0x5A ? b | 0x20 : b) * 0x0101_0101_0101_0101
+            XCTAssertEqual(ByteHash.lower8(word), want, "byte \(b)")
+        }
     }
 }

@@ -6,30 +6,39 @@ import Protocols
 /// Route-count microbenchmark (print only, no timing assertions): tables of
 /// 10 and 10,000 routes (a third exact hosts, a third wildcard hosts, a third
 /// any-host, each with its own path prefix) matched against the same request
-/// shape, hitting the LAST route of each table, plus a miss.
+/// shape, hitting the LAST route of each table, plus a regex route and a miss.
+/// Route numbers are zero-padded so both tables have the same key lengths:
+/// match cost depends on the number of distinct prefix lengths in a host
+/// bucket (one probe each), and this isolates the route count.
 /// Run: `swift test --filter RouteMatchBenchmark` (add `-c release` for real numbers).
 final class RouteMatchBenchmark: XCTestCase {
     /// `withRegex` appends one `path_regex` route after the `n` prefix routes (index `n`).
     static func config(routes n: Int, withRegex: Bool = false) -> String {
         var y = "listeners:\n  - name: web\n    address: 127.0.0.1:18081\n    routes:\n"
         for i in 0..<n {
+            let id = pad(i)
             let host: String
             switch i % 3 {
-            case 0: host = "host: h\(i).example.com, "
-            case 1: host = "host: \"*.w\(i).example.com\", "
+            case 0: host = "host: h\(id).example.com, "
+            case 1: host = "host: \"*.w\(id).example.com\", "
             default: host = ""
             }
-            y += "      - { match: { \(host)path_prefix: /svc\(i)/ }, cluster: api }\n"
+            y += "      - { match: { \(host)path_prefix: /svc\(id)/ }, cluster: api }\n"
         }
         if withRegex { y += "      - { match: { path_regex: \"/items/[0-9]+/detail\" }, cluster: api }\n" }
         return y + "clusters:\n  - { name: api, endpoints: [\"127.0.0.1:9000\"] }\n"
     }
 
+    static func pad(_ i: Int) -> String {
+        let s = String(i)
+        return String(repeating: "0", count: max(0, 5 - s.count)) + s
+    }
+
     /// A request for route `routes - 1` (the last one in file order).
     static func lastRequest(routes n: Int) -> TestRequest {
-        let i = n - 1
-        let host = i % 3 == 1 ? "a.w\(i).example.com" : "h\(i).example.com"
-        return TestRequest(host: host, path: "/svc\(i)/users/42", query: "page=1",
+        let i = n - 1, id = pad(i)
+        let host = i % 3 == 1 ? "a.w\(id).example.com" : "h\(id).example.com"
+        return TestRequest(host: host, path: "/svc\(id)/users/42", query: "page=1",
                            headers: [("User-Agent", "bench"), ("Accept", "*/*")])
     }
 

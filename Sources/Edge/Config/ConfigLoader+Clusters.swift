@@ -1,6 +1,7 @@
 /// `clusters[]`: upstream groups, their endpoints, balancing and pool settings.
 extension ConfigLoader {
-    static let clusterFields = ["name", "endpoints", "balance", "hash_on", "connect_timeout", "max_idle", "idle_timeout", "dns_refresh"]
+    static let clusterFields = ["name", "endpoints", "balance", "hash_on", "connect_timeout", "max_idle", "idle_timeout", "dns_refresh",
+                                "proxy_protocol"]
     static let endpointFields = ["address", "weight"]
 
     static func parseClusters(_ node: ConfigNode) throws(ConfigError) -> [ClusterConfig] {
@@ -45,6 +46,13 @@ extension ConfigLoader {
         if let n = m.optional("max_idle") { c.maxIdlePerEndpoint = try n.int(in: 0...100_000) }
         if let n = m.optional("idle_timeout") { c.idleTimeoutMs = try n.durationMs() }
         if let n = m.optional("dns_refresh") { c.dnsRefreshMs = try n.durationMs(min: 1000) }
+        if let n = m.optional("proxy_protocol") {
+            switch try n.oneOf(["v1", "v2", "off"], what: "proxy_protocol") {
+            case "v1": c.sendProxyProtocol = 1
+            case "v2": c.sendProxyProtocol = 2
+            default: c.sendProxyProtocol = 0
+            }
+        }
         return c
     }
 

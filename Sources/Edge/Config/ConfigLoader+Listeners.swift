@@ -2,11 +2,13 @@ import Protocols
 
 /// `listeners[]`: bound sockets, their protocol, HTTP limits and routes.
 extension ConfigLoader {
-    static let listenerFields = ["name", "address", "protocol", "routes", "cluster", "http"]
+    static let listenerFields = ["name", "address", "protocol", "routes", "cluster", "http",
+                                 "proxy_protocol", "proxy_protocol_timeout", "tcp"]
+    static let tcpFields = ["idle_timeout"]
     static let httpFields = ["max_request_line", "max_header_bytes", "max_headers", "max_body",
                              "header_timeout", "idle_timeout", "body_timeout"]
     /// Protocols that parse today; the others are reserved words.
-    static let implementedProtocols: Set<ListenerProtocol> = [.http]
+    static let implementedProtocols: Set<ListenerProtocol> = [.http, .tcp]
 
     static func parseListeners(_ node: ConfigNode, clusters: [ClusterConfig]) throws(ConfigError) -> [ListenerConfig] {
         let items = try node.list()
@@ -38,7 +40,36 @@ extension ConfigLoader {
             }
         }
         var http = HTTPListenerSettings()
-        if let n = m.optional("http") { http = try parseHTTPSettings(n) }
+        if let n = m.optional("http") {
+            guard proto == .http else { throw n.error("'http' settings apply to protocol http listeners only") }
+            http = try parseHTTPSettings(n)
+        }
+        var acceptsProxy = false
+        if let n = m.optional("proxy_protocol") {
+            acceptsProxy = try n.oneOf(["accept", "off"], what: "proxy_protocol") == "accept"
+        }
+        var proxyTimeout = 5_000
+        if let n = m.optional("proxy_protocol_timeout") { proxyTimeout = try n.durationMs() }
+        var streamIdle = 300_000
+        if let n = m.optional("tcp") {
+            guard proto == .tcp else { throw n.error("'tcp' settings apply to protocol tcp listeners only") }
+            let t = try n.mapping(allowed: tcpFields)
+            if let d = t.optional("idle_timeout") { streamIdle = try d.durationMs() }
+        }
+        if proto == .tcp {
+            guard let c = m.optional("cluster") else {
+                throw node.error("listener '\(name)' (protocol tcp) needs 'cluster: NAME' to relay to")
+            }
+            if let r = m.optional("routes") { throw r.error("protocol tcp listeners relay to one cluster; 'routes' are for http") }
+            let clusterName = try clusterReference(c, clusters: clusters)
+            var l = ListenerConfig(name: name, address: address, proto: proto,
+                                   routes: [RouteConfig(action: .cluster(clusterName), location: c.location)], http: http, location: node.location)
+            l.streamCluster = clusterName
+            l.acceptsProxyProtocol = acceptsProxy
+            l.proxyProtocolTimeoutMs = proxyTimeout
+            l.streamIdleTimeoutMs = streamIdle
+            return l
+        }
 
         var routes: [RouteConfig] = []
         let routesNode = m.optional("routes")
@@ -56,7 +87,10 @@ extension ConfigLoader {
             }
             guard !routes.isEmpty else { throw routesNode.error("listener '\(name)' has no routes") }
         }
-        return ListenerConfig(name: name, address: address, proto: proto, routes: routes, http: http, location: node.location)
+        var l = ListenerConfig(name: name, address: address, proto: proto, routes: routes, http: http, location: node.location)
+        l.acceptsProxyProtocol = acceptsProxy
+        l.proxyProtocolTimeoutMs = proxyTimeout
+        return l
     }
 
     static func parseHTTPSettings(_ node: ConfigNode) throws(ConfigError) -> HTTPListenerSettings {

@@ -80,6 +80,13 @@ struct ListenerConfig: Sendable {
     var routes: [RouteConfig]
     var http = HTTPListenerSettings()
     var location: SourceLocation
+    /// `protocol: tcp`: the cluster every connection is relayed to.
+    var streamCluster: String? = nil
+    /// `proxy_protocol: accept`: each connection must start with a PROXY v1/v2 header.
+    var acceptsProxyProtocol = false
+    var proxyProtocolTimeoutMs = 5_000
+    /// `tcp: { idle_timeout }`: relay closes after this long without bytes either way.
+    var streamIdleTimeoutMs = 300_000
 }
 
 /// Per-listener HTTP limits and client-side timeouts (`listeners[].http`).
@@ -201,5 +208,7 @@ struct ClusterConfig: Sendable {
     var idleTimeoutMs: Int = 60_000
     /// Re-resolution period for host-name endpoints.
     var dnsRefreshMs: Int = 30_000
+    /// `proxy_protocol: v1|v2`: header sent on each new upstream connection (0 = off).
+    var sendProxyProtocol: Int = 0
     var location: SourceLocation
 }

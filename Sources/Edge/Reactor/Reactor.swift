@@ -108,7 +108,7 @@ final class Reactor {
         headerTable = .allocate(capacity: 1)
         pipePool = .allocate(capacity: Int(Reactor.maxPooledPipes) * 2)
         proxyAddresses = lazyArray(Int(capacity))
-        proxyScratch = .allocate(byteCount: 256, alignment: 8)
+        proxyScratch = .allocate(byteCount: 2048, alignment: 8)
         requestIdSeed = UInt64.random(in: 0...UInt64.max) ^ UInt64(index &* 0x9E37_79B9)
     }
 
@@ -165,7 +165,8 @@ final class Reactor {
 
     func armAccept(_ i: Int) {
         let s = sqe()
-        io_uring_prep_multishot_accept(s, acceptFd[i], nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+        // Non-blocking: splice(2) on a blocking socket would wait inside the reactor.
+        io_uring_prep_multishot_accept(s, acceptFd[i], nil, nil, Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue))
         io_uring_sqe_set_data64(s, UserData.make(.accept, Int32(i), 0))
         acceptArmed[i] = true
     }
@@ -298,6 +299,10 @@ final class Reactor {
         case Op.connect.rawValue: onConnect(slot, res)
         case Op.pollIn.rawValue: onPollIn(slot, res, more: more)
         case Op.pollOut.rawValue: onPollOut(slot, res)
+        case Op.cancel.rawValue:
+            // -EALREADY: the recv was mid-completion (its wakeup queued as task
+            // work) and stays armed; ask again or it would never end.
+            if res == -EALREADY && socks[i].recv == .cancelling { cancelRecv(slot) }
         default: break
         }
         if socks[i].closing { maybeFree(slot) }
@@ -322,9 +327,10 @@ final class Reactor {
         activeClients += 1
         stats.bump(stats.accepted)
         stats.bump(stats.activeConnections)
-        armRecv(slot)
         let l = listenerSettings(slot)
+        // TCP listeners never read through the buffer ring: bytes are spliced from the first one.
         if l.isStream { startStream(slot); return }
+        armRecv(slot)
         if l.acceptsProxyProtocol {
             socks[Int(slot)].proxyHeaderPending = true
             scheduleTimer(slot, .proxyHeader, afterMs: Int64(l.proxyHeaderTimeoutMs))

@@ -3,7 +3,7 @@ import Glibc
 
 /// Debug tracing for reactor development: compiled out of release builds.
 @inline(__always) func trace(_ s: @autoclosure () -> String) {
-    #if DEBUG
+    #if DEBUG || EDGE_TRACE_BUILD
     if traceEnabled { let line = s() + "\n"; _ = line.withCString { write(2, $0, strlen($0)) } }
     #endif
 }

@@ -66,12 +66,27 @@ enum Regex {
     static func matches(_ r: CompiledRegex, _ subject: UnsafeRawBufferPointer, matchData: OpaquePointer) -> Bool {
         guard let code = r.code else { return false }
         let base = subject.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(emptySubject)
+        let ctx = matchContext
         let rc = r.jit
-            ? pcre2_jit_match_8(code, base, subject.count, 0, 0, matchData, nil)
-            : pcre2_match_8(code, base, subject.count, 0, 0, matchData, nil)
+            ? pcre2_jit_match_8(code, base, subject.count, 0, 0, matchData, ctx)
+            : pcre2_match_8(code, base, subject.count, 0, 0, matchData, ctx)
         // rc == 0 means "matched, ovector too small for the groups": still a match.
+        // Errors (match/JIT-stack limit hit) count as "no match".
         return rc >= 0
     }
+
+    /// Most backtracking steps one match may take (PCRE2's default is 10
+    /// million): a client-chosen path or header must not pin a reactor on a
+    /// catastrophically backtracking pattern. Hitting it means "no match".
+    static let matchLimit: UInt32 = 100_000
+
+    /// Process-wide and never modified after creation, which PCRE2 allows to be
+    /// shared by all threads.
+    nonisolated(unsafe) static let matchContext: OpaquePointer? = {
+        let ctx = pcre2_match_context_create_8(nil)
+        if let ctx { pcre2_set_match_limit_8(ctx, matchLimit) }
+        return ctx
+    }()
 
     /// A valid pointer for zero-length subjects and patterns (never read).
     nonisolated(unsafe) static let emptySubject: UnsafeMutablePointer<UInt8> = {

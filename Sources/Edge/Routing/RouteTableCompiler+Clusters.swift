@@ -25,7 +25,8 @@ extension Compilation {
                 maxIdlePerEndpoint: Int32(max(0, min(c.maxIdlePerEndpoint, 1 << 20))),
                 idleTimeoutMs: RouteTableCompiler.clampMs(c.idleTimeoutMs),
                 balance: Self.balance(c.balance), hashSource: .clientIP, hashName: .empty,
-                firstMaglev: Int32(parts.maglev.count), maglevSize: 0)
+                firstMaglev: Int32(parts.maglev.count), maglevSize: 0,
+                sendProxyProtocol: UInt8(clamping: c.sendProxyProtocol))
             switch c.hashOn {
             case .clientIP: break
             case .header(let name): cc.hashSource = .header; cc.hashName = arena.internLower(name)

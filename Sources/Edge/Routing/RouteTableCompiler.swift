@@ -16,10 +16,18 @@ enum RouteTableCompiler {
             for r in l.routes { c.addRoute(r) }
             let count = c.parts.routes.count - first
             RouteIndexBuilder.addListener(routes: c.parts.routes, first: first, count: count, into: &index)
-            c.parts.listeners.append(CompiledListener(
+            var cl = CompiledListener(
                 firstRoute: Int32(first), routeCount: Int32(count), limits: l.http.limits,
                 maxBodyBytes: l.http.maxBodyBytes, headerTimeoutMs: clampMs(l.http.headerTimeoutMs),
-                idleTimeoutMs: clampMs(l.http.idleTimeoutMs), bodyTimeoutMs: clampMs(l.http.bodyTimeoutMs)))
+                idleTimeoutMs: clampMs(l.http.idleTimeoutMs), bodyTimeoutMs: clampMs(l.http.bodyTimeoutMs))
+            if let name = l.streamCluster {
+                cl.isStream = true
+                cl.streamCluster = c.clusterIndex[name] ?? -1
+                cl.streamIdleTimeoutMs = clampMs(l.streamIdleTimeoutMs)
+            }
+            cl.acceptsProxyProtocol = l.acceptsProxyProtocol
+            cl.proxyHeaderTimeoutMs = clampMs(l.proxyProtocolTimeoutMs)
+            c.parts.listeners.append(cl)
         }
         let workers = max(config.runtime.workers ?? 0, allowedCPUCount(), 1)
         return RouteTable(parts: c.parts, index: index, arena: c.arena, generation: generation, workerSlots: workers)

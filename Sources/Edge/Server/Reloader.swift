@@ -50,6 +50,8 @@ final class Reloader: @unchecked Sendable {
         let fds = try listenerSet.sockets(for: config.listeners)
         generation += 1
         let table = RouteTableCompiler.compile(config, generation: generation)
+        // Per-worker regex match data for every reactor actually running.
+        table.prepareForWorkers(listenerSet.workers)
         publisher.publish(Publication(generation: generation, table: table, listenerFds: fds))
         running = config
     }

@@ -23,17 +23,45 @@ extension Reactor {
             stats.bump(stats.clientErrors)
             return .invalid
         case .complete(let length, _, let address):
-            if address.family == 4 || address.family == 6 {
-                proxyAddresses[i] = address
-                socks[i].hasProxyAddress = true
-                let n = ProxyProtocolWriter.sourceText(address, into: UnsafeMutableRawBufferPointer(start: peerText + i * 48, count: 47))
-                if n > 0 { socks[i].peerAddrLength = UInt8(n) }
-            }
+            recordProxyAddress(c, address)
             consumeInput(c, length)
             socks[i].proxyHeaderPending = false
             cancelTimer(c)
             return .complete
         }
+    }
+
+    /// TCP listeners: peeks at the socket (nothing is read through the buffer
+    /// ring), and consumes exactly the header once it is complete.
+    func peekProxyHeader(_ c: Int32) -> ProxyHeaderStatus {
+        let i = Int(c)
+        let fd = socks[i].fd
+        let n = recv(fd, proxyScratch, 2048, Int32(MSG_PEEK | MSG_DONTWAIT))
+        if n == 0 { return .invalid }
+        if n < 0 { return errno == EAGAIN ? .incomplete : .invalid }
+        switch ProxyProtocolParser.parse(UnsafeRawBufferPointer(start: proxyScratch, count: n)) {
+        case .incomplete:
+            // A v2 header longer than the peek window (large TLVs) is refused.
+            return n >= 2048 ? .invalid : .incomplete
+        case .invalid:
+            stats.bump(stats.clientErrors)
+            return .invalid
+        case .complete(let length, _, let address):
+            guard recv(fd, proxyScratch, length, Int32(MSG_DONTWAIT)) == length else { return .invalid }
+            recordProxyAddress(c, address)
+            socks[i].proxyHeaderPending = false
+            cancelTimer(c)
+            return .complete
+        }
+    }
+
+    private func recordProxyAddress(_ c: Int32, _ address: ProxyAddress) {
+        let i = Int(c)
+        guard address.family == 4 || address.family == 6 else { return }
+        proxyAddresses[i] = address
+        socks[i].hasProxyAddress = true
+        let n = ProxyProtocolWriter.sourceText(address, into: UnsafeMutableRawBufferPointer(start: peerText + i * 48, count: 47))
+        if n > 0 { socks[i].peerAddrLength = UInt8(n) }
     }
 
     /// Sends the cluster's PROXY header on a just-connected upstream. True if

@@ -21,11 +21,22 @@ extension Reactor {
         exchanges[i].phase = .upgraded
         retainView(current)
         if l.acceptsProxyProtocol {
+            // The header is peeked on readiness; the same poll then drives the relay.
             socks[i].proxyHeaderPending = true
             scheduleTimer(c, .proxyHeader, afterMs: Int64(l.proxyHeaderTimeoutMs))
+            armPollIn(c)
             return
         }
         streamConnect(c)
+    }
+
+    /// Readiness on a TCP-listener client still waiting for its PROXY header.
+    private func streamHeaderReadable(_ c: Int32) {
+        switch peekProxyHeader(c) {
+        case .incomplete: return
+        case .invalid: closeSock(c)
+        case .complete: streamConnect(c)
+        }
     }
 
     /// Input on a TCP-listener connection before the relay runs.
@@ -63,11 +74,14 @@ extension Reactor {
         socks[Int(u)].peer = c
     }
 
-    /// Upstream of a stream client connected: optional PROXY header, then relay.
+    /// Upstream of a stream client connected: optional PROXY header, then splice
+    /// straight away (the client's bytes are still in its socket).
     func streamUpstreamConnected(_ c: Int32, _ u: Int32) {
         stats.bump(stats.upstreamOpened)
         if !sendProxyHeader(client: c, upstream: u) { relayClose(c); return }
-        beginRelay(c, u)
+        cancelTimer(u)
+        scheduleTimer(c, .relayIdle, afterMs: Int64(streamIdleMs(c)))
+        startSplice(c, u)
     }
 
     // MARK: Switching to splice
@@ -105,7 +119,7 @@ extension Reactor {
         startSplice(a, b)
     }
 
-    private func startSplice(_ a: Int32, _ b: Int32) {
+    func startSplice(_ a: Int32, _ b: Int32) {
         for s in [a, b] {
             let i = Int(s)
             guard takePipe(s) else { relayClose(a); return }
@@ -142,7 +156,14 @@ extension Reactor {
     func onPollIn(_ s: Int32, _ res: Int32, more: Bool) {
         let i = Int(s)
         if !more { socks[i].pollArmed = false }
-        if socks[i].closing || !socks[i].relay { return }
+        if socks[i].closing { return }
+        if socks[i].proxyHeaderPending {
+            if res < 0 { closeSock(s); return }
+            streamHeaderReadable(s)
+            if !socks[i].closing && !more { armPollIn(s) }
+            return
+        }
+        if !socks[i].relay { return }
         if res < 0 && res != -ECANCELED { relayClose(s); return }
         relayRead(s)
         if !socks[i].closing && !more { armPollIn(s) }
@@ -169,6 +190,7 @@ extension Reactor {
             if socks[i].pipeBytes > 0 { break }  // peer full: POLLOUT armed on it
             if socks[i].eof { break }
             let n = edge_splice(socks[i].fd, socks[i].pipeW, Int(socks[i].pipeCapacity))
+            trace("w\(index) splice in slot=\(s) n=\(n) pipe=\(socks[i].pipeBytes)")
             if n > 0 {
                 socks[i].pipeBytes += Int32(n)
                 socks[i].relayedBytes &+= UInt64(n)
@@ -195,6 +217,7 @@ extension Reactor {
         let i = Int(s)
         while socks[i].pipeBytes > 0 {
             let n = edge_splice(socks[i].pipeR, socks[Int(p)].fd, Int(socks[i].pipeBytes))
+            trace("w\(index) splice out slot=\(s)->\(p) n=\(n)")
             if n > 0 {
                 socks[i].pipeBytes -= Int32(n)
             } else if n == -Int(EAGAIN) {
