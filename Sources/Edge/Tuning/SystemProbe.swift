@@ -41,7 +41,10 @@ enum SystemProbe {
         var bytes = Array(text.utf8)
         var off = 0
         while off < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+            let n = bytes.withUnsafeMutableBytes { b -> Int in
+                guard let base = b.baseAddress else { return 0 }  // unreachable: off < count
+                return write(fd, base + off, b.count - off)
+            }
             if n < 0 {
                 if errno == EINTR { continue }
                 return String(cString: strerror(errno))
