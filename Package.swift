@@ -5,6 +5,9 @@ let package = Package(
     name: "Edge",
     products: [
         .executable(name: "edge", targets: ["EdgeMain"]),
+        // Libraries for the microbenchmark package in Benchmarks/Micro.
+        .library(name: "Protocols", targets: ["Protocols"]),
+        .library(name: "EdgeRuntime", targets: ["Edge"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
