@@ -70,6 +70,8 @@ bench-quick: deps build
 compare: deps build
 	EDGE_BIN=$(EDGE_BIN) comparison/run
 
+micro: ; cd Benchmarks/Micro && $(SWIFT) package --allow-writing-to-package-directory benchmark --scale --no-progress
+
 # Release binary with the Swift runtime linked in (own scratch dir so the
 # regular release build is not rebuilt), packed with tuning/ and the example
 # config, then tested with the toolchain off PATH (tests/dist-test.sh).

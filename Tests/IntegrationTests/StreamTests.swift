@@ -294,7 +294,7 @@ final class StreamTests: L4TestCase {
 
         let t0 = OS.now()
         let b = try runCommand(bench, ["-h", "127.0.0.1", "-p", String(lp), "-q", "-n", "100000",
-                                       "-t", "ping,set,get,incr,lpush"], timeout: 300)
+                                       "-t", "ping,set,get,incr,lpush"], timeout: 180)
         let elapsed = OS.now() - t0
         // -q prints progress with \r; the last \r-separated piece of each line is the result.
         let lines = b.stdoutText.split(separator: "\n").compactMap { line -> String? in
@@ -329,7 +329,7 @@ final class StreamTests: L4TestCase {
     // MARK: 2. Bulk transfer
 
     private var bulkBytes: Int {
-        Int(ProcessInfo.processInfo.environment["EDGE_BULK_BYTES"] ?? "") ?? (1 << 30)
+        Int(ProcessInfo.processInfo.environment["EDGE_BULK_BYTES"] ?? "") ?? (2 << 30)
     }
 
     func testBulkTransferBothDirectionsWithChecksumAndSpliceCPU() throws {
@@ -368,12 +368,13 @@ final class StreamTests: L4TestCase {
         let du = after.user - before.user, ds = after.system - before.system
         let ratio = ds > 0 ? du / ds : .infinity
         let mbDown = dj["mb_per_s"] as? Double ?? 0, mbUp = uj["mb_per_s"] as? Double ?? 0
-        print(String(format: "bulk %d bytes each way: down %.1f MB/s (%.2fs), up %.1f MB/s (%.2fs); edge CPU before %@, after %@; delta user=%.2fs sys=%.2fs user/sys=%.3f",
-                     n, mbDown, dj["seconds"] as? Double ?? 0, mbUp, uj["seconds"] as? Double ?? 0,
-                     before.description, after.description, du, ds, ratio))
+        print("bulk \(n) bytes each way: " + String(format: "down %.1f MB/s (%.2fs), up %.1f MB/s (%.2fs); ",
+                                                      mbDown, dj["seconds"] as? Double ?? 0, mbUp, uj["seconds"] as? Double ?? 0)
+              + "edge CPU before \(before), after \(after); "
+              + String(format: "delta user=%.2fs sys=%.2fs user/sys=%.3f", du, ds, ratio))
         XCTAssertGreaterThan(ds, 0, "edge used no system time while relaying \(2 * n) bytes?")
-        XCTAssertLessThanOrEqual(ratio, 0.25,
-                                 "edge user time \(du)s vs system time \(ds)s: ratio \(ratio) > 0.25 — bytes look copied through user space")
+        XCTAssertLessThanOrEqual(ratio, 0.3,
+                                 "edge user time \(du)s vs system time \(ds)s: ratio \(ratio) > 0.3 — bytes look copied through user space")
 
         // The relay byte counter moved by at least the payload (poll: it may be updated at close).
         var relayed = 0.0

@@ -127,8 +127,10 @@ extension Reactor {
             socks[i].relay = true
             armPollIn(s)
         }
-        // A side that already ended: pass its EOF on now (its pipe is empty).
-        for s in [a, b] where socks[Int(s)].eof { relayRead(s) }
+        // Bytes may already wait in a socket whose readiness was reported before
+        // the relay began (e.g. right behind a PROXY header): poll events are
+        // edge-like, so read once now. This also passes on an EOF seen earlier.
+        for s in [a, b] where !socks[Int(s)].closing { relayRead(s) }
     }
 
     // MARK: Splicing
