@@ -496,6 +496,49 @@ def cmd_ws_client(a):
         sys.exit(1)
 
 
+def cmd_udp_echo(a):
+    """UDP echo server: every datagram goes back to its sender."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", a.port))
+    print("listening %d" % a.port, flush=True)
+    while True:
+        d, addr = s.recvfrom(65536)
+        s.sendto(d, addr)
+
+
+def cmd_udp_client(a):
+    """Sends `per` datagrams from each of `clients` sockets (distinct source ports)
+    in rounds, collects the echoes, and checks each came back to its own socket."""
+    import select
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(a.clients)]
+    for s in socks:
+        s.setblocking(False)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    index = {s.fileno(): k for k, s in enumerate(socks)}
+    sent = got = wrong = 0
+    t = time.time()
+    for i in range(a.per):
+        for k, s in enumerate(socks):
+            s.sendto(b"%d:%d" % (k, i), ("127.0.0.1", a.port))
+            sent += 1
+        pending = set(range(a.clients))
+        deadline = time.time() + 1.0
+        while pending and time.time() < deadline:
+            r, _, _ = select.select(socks, [], [], 0.2)
+            for s in r:
+                k = index[s.fileno()]
+                while True:
+                    try:
+                        d = s.recv(65536)
+                    except BlockingIOError:
+                        break
+                    got += 1
+                    pending.discard(k)
+                    if not d.startswith(b"%d:" % k):
+                        wrong += 1
+    out({"sent": sent, "received": got, "wrong_session": wrong, "seconds": round(time.time() - t, 2)})
+
+
 def main():
     p = argparse.ArgumentParser()
     sp = p.add_subparsers(dest="cmd", required=True)
@@ -516,6 +559,11 @@ def main():
     s.add_argument("--timeout", type=float, default=120)
     s = sp.add_parser("pattern-sha256")
     s.add_argument("n", type=int)
+    sp.add_parser("udp-echo").add_argument("--port", type=int, required=True)
+    s = sp.add_parser("udp-client")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--clients", type=int, default=50)
+    s.add_argument("--per", type=int, default=2000)
     a = p.parse_args()
     if a.cmd == "pattern-sha256":
         print(pattern_sha256(a.n))
@@ -523,7 +571,8 @@ def main():
     {"bulk-server": cmd_bulk_server, "bulk-client": cmd_bulk_client,
      "halfclose-server": cmd_halfclose_server, "silent-server": cmd_silent_server,
      "pp-recorder": cmd_pp_recorder, "ws-echo-server": cmd_ws_echo_server,
-     "ws-client": cmd_ws_client, "upgrade-probe": cmd_upgrade_probe}[a.cmd](a)
+     "ws-client": cmd_ws_client, "upgrade-probe": cmd_upgrade_probe,
+     "udp-echo": cmd_udp_echo, "udp-client": cmd_udp_client}[a.cmd](a)
 
 
 if __name__ == "__main__":

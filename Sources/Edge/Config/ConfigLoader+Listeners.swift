@@ -3,12 +3,13 @@ import Protocols
 /// `listeners[]`: bound sockets, their protocol, HTTP limits and routes.
 extension ConfigLoader {
     static let listenerFields = ["name", "address", "protocol", "routes", "cluster", "http",
-                                 "proxy_protocol", "proxy_protocol_timeout", "tcp"]
+                                 "proxy_protocol", "proxy_protocol_timeout", "tcp", "udp"]
     static let tcpFields = ["idle_timeout"]
+    static let udpFields = ["session_timeout", "max_sessions"]
     static let httpFields = ["max_request_line", "max_header_bytes", "max_headers", "max_body",
                              "header_timeout", "idle_timeout", "body_timeout"]
     /// Protocols that parse today; the others are reserved words.
-    static let implementedProtocols: Set<ListenerProtocol> = [.http, .tcp]
+    static let implementedProtocols: Set<ListenerProtocol> = [.http, .tcp, .udp]
 
     static func parseListeners(_ node: ConfigNode, clusters: [ClusterConfig]) throws(ConfigError) -> [ListenerConfig] {
         let items = try node.list()
@@ -56,11 +57,21 @@ extension ConfigLoader {
             let t = try n.mapping(allowed: tcpFields)
             if let d = t.optional("idle_timeout") { streamIdle = try d.durationMs() }
         }
-        if proto == .tcp {
+        var udpTimeout = 30_000, udpMax = 10_000
+        if let n = m.optional("udp") {
+            guard proto == .udp else { throw n.error("'udp' settings apply to protocol udp listeners only") }
+            let u = try n.mapping(allowed: udpFields)
+            if let d = u.optional("session_timeout") { udpTimeout = try d.durationMs() }
+            if let d = u.optional("max_sessions") { udpMax = try d.int(in: 1...1_000_000) }
+        }
+        if proto == .udp && acceptsProxy {
+            throw (m.optional("proxy_protocol") ?? node).error("proxy_protocol is for tcp and http listeners")
+        }
+        if proto == .tcp || proto == .udp {
             guard let c = m.optional("cluster") else {
-                throw node.error("listener '\(name)' (protocol tcp) needs 'cluster: NAME' to relay to")
+                throw node.error("listener '\(name)' (protocol \(proto.rawValue)) needs 'cluster: NAME' to relay to")
             }
-            if let r = m.optional("routes") { throw r.error("protocol tcp listeners relay to one cluster; 'routes' are for http") }
+            if let r = m.optional("routes") { throw r.error("protocol \(proto.rawValue) listeners relay to one cluster; 'routes' are for http") }
             let clusterName = try clusterReference(c, clusters: clusters)
             var l = ListenerConfig(name: name, address: address, proto: proto,
                                    routes: [RouteConfig(action: .cluster(clusterName), location: c.location)], http: http, location: node.location)
@@ -68,6 +79,8 @@ extension ConfigLoader {
             l.acceptsProxyProtocol = acceptsProxy
             l.proxyProtocolTimeoutMs = proxyTimeout
             l.streamIdleTimeoutMs = streamIdle
+            l.udpSessionTimeoutMs = udpTimeout
+            l.udpMaxSessions = udpMax
             return l
         }
 

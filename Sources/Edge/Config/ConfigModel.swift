@@ -87,6 +87,9 @@ struct ListenerConfig: Sendable {
     var proxyProtocolTimeoutMs = 5_000
     /// `tcp: { idle_timeout }`: relay closes after this long without bytes either way.
     var streamIdleTimeoutMs = 300_000
+    /// `udp: { session_timeout, max_sessions }` for `protocol: udp` listeners.
+    var udpSessionTimeoutMs = 30_000
+    var udpMaxSessions = 10_000
 }
 
 /// Per-listener HTTP limits and client-side timeouts (`listeners[].http`).

@@ -127,6 +127,8 @@ extension Reactor {
         case .proxyHeader:
             stats.bump(stats.clientErrors)
             closeSock(slot)
+        case .udpIdle:
+            closeSock(slot)
         }
     }
 }

@@ -55,6 +55,14 @@ final class Reactor {
     /// Addresses from PROXY headers, per client slot; scratch for writing one.
     let proxyAddresses: UnsafeMutablePointer<ProxyAddress>
     let proxyScratch: UnsafeMutableRawPointer
+    /// UDP sessions: client address per slot, lookup table, one datagram buffer.
+    let udpClients: UnsafeMutablePointer<sockaddr_storage>
+    let udpClientLengths: UnsafeMutablePointer<socklen_t>
+    let udpTable: UnsafeMutablePointer<Int32>
+    let udpScratch: UnsafeMutableRawPointer
+    var udpSessionCount = 0
+    /// Accept slots holding UDP sockets (polled, not accepted on).
+    let acceptDatagram: UnsafeMutablePointer<Bool>
 
     init(index: Int, publisher: SnapshotPublisher, runtime: RuntimeConfig, maxHeaderBytes: Int, stats: WorkerStats) throws {
         self.index = index
@@ -109,6 +117,13 @@ final class Reactor {
         pipePool = .allocate(capacity: Int(Reactor.maxPooledPipes) * 2)
         proxyAddresses = lazyArray(Int(capacity))
         proxyScratch = .allocate(byteCount: 2048, alignment: 8)
+        udpClients = lazyArray(Int(capacity))
+        udpClientLengths = lazyArray(Int(capacity))
+        udpTable = .allocate(capacity: Reactor.udpTableSize)
+        udpTable.initialize(repeating: -1, count: Reactor.udpTableSize)
+        udpScratch = .allocate(byteCount: 65536, alignment: 16)
+        acceptDatagram = .allocate(capacity: Reactor.maxAcceptSlots)
+        acceptDatagram.initialize(repeating: false, count: Reactor.maxAcceptSlots)
         requestIdSeed = UInt64.random(in: 0...UInt64.max) ^ UInt64(index &* 0x9E37_79B9)
     }
 
@@ -237,6 +252,7 @@ final class Reactor {
         socks[i].timer = .none
         if socks[i].kind == .client { activeClients -= 1; stats.bump(stats.activeConnections, -1) }
         if socks[i].kind == .upstream && socks[i].pooled { poolRemove(slot) }
+        if socks[i].kind == .udpSession { udpRemove(slot) }
         let fd = socks[i].fd
         if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
         if socks[i].recv == .armed { cancelRecv(slot) }
@@ -266,7 +282,7 @@ final class Reactor {
         if socks[i].outBuf >= 0 { buffers.release(socks[i].outBuf); socks[i].outBuf = -1 }
         releasePipe(slot)
         if socks[i].fd >= 0 { close(socks[i].fd) }
-        if socks[i].kind == .upstream { let v = socks[i].view; socks[i].view = -1; releaseView(v) }
+        if socks[i].kind == .upstream || socks[i].kind == .udpSession { let v = socks[i].view; socks[i].view = -1; releaseView(v) }
         socks[i].fd = -1
         socks[i].kind = .free
         socks[i].closing = false
@@ -284,6 +300,7 @@ final class Reactor {
         let op = UserData.op(ud)
         let slot = UserData.slot(ud)
         if op == Op.accept.rawValue { onAccept(Int(slot), res, flags); return }
+        if op == Op.udpRead.rawValue { onUDPListenerReadable(Int(slot), res, more: flags & EDGE_CQE_F_MORE != 0); return }
         let hasBuffer = flags & EDGE_CQE_F_BUFFER != 0
         let more = flags & EDGE_CQE_F_MORE != 0
         guard slot >= 0, slot < capacity, socks[Int(slot)].kind != .free, socks[Int(slot)].gen == UserData.gen(ud) else {

@@ -99,7 +99,8 @@ extension Reactor {
             }
             acceptFd[a] = fd
             acceptListener[a] = Int32(li)
-            if !draining { armAccept(a) }
+            acceptDatagram[a] = li < views[Int(current)].listeners.count && views[Int(current)].listeners[li].isDatagram
+            if !draining { if acceptDatagram[a] { armUDPListener(a) } else { armAccept(a) } }
         }
     }
 
@@ -108,7 +109,7 @@ extension Reactor {
     func stopAccept(_ a: Int) {
         if acceptArmed[a] {
             let s = sqe()
-            io_uring_prep_cancel64(s, UserData.make(.accept, Int32(a), 0), 0)
+            io_uring_prep_cancel64(s, UserData.make(acceptDatagram[a] ? .udpRead : .accept, Int32(a), 0), 0)
             io_uring_sqe_set_data64(s, UserData.make(.cancel, -1, 0))
         }
         acceptArmed[a] = false
@@ -117,6 +118,7 @@ extension Reactor {
         var slot: Int32 = 0
         while slot < freshSlot {
             if socks[Int(slot)].kind == .client && Int(socks[Int(slot)].acceptSlot) == a { socks[Int(slot)].listenerGone = true }
+            if socks[Int(slot)].kind == .udpSession && Int(socks[Int(slot)].acceptSlot) == a { closeSock(slot) }
             slot += 1
         }
     }

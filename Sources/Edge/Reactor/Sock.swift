@@ -1,7 +1,7 @@
 import Protocols
 
 /// Which side of the proxy a socket slot serves.
-enum SockKind: UInt8 { case free, client, upstream }
+enum SockKind: UInt8 { case free, client, upstream, udpSession }
 
 /// State of a socket's multishot recv.
 enum RecvState: UInt8 { case idle, armed, cancelling }
@@ -15,6 +15,8 @@ enum TimerKind: UInt8 {
     case relayIdle
     /// Waiting for the PROXY protocol header (listeners with proxy_protocol: accept).
     case proxyHeader
+    /// UDP session without datagrams for the listener's session_timeout.
+    case udpIdle
 }
 
 /// A slice to send: bytes of a buffer-table id (holding one reference), or

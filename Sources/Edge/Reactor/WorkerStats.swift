@@ -12,6 +12,11 @@ struct WorkerStats: @unchecked Sendable {
     let clientErrors = UnsafeAtomic<Int>.create(0)
     /// Bytes moved by L4 relays (TCP listeners, upgraded connections).
     let relayBytes = UnsafeAtomic<Int>.create(0)
+    /// UDP: open sessions, datagrams client→upstream and back, datagrams dropped.
+    let udpSessions = UnsafeAtomic<Int>.create(0)
+    let udpDatagramsIn = UnsafeAtomic<Int>.create(0)
+    let udpDatagramsOut = UnsafeAtomic<Int>.create(0)
+    let udpDropped = UnsafeAtomic<Int>.create(0)
     /// 0 = starting, 1 = serving, 2 = stopped, 3 = failed.
     let state = UnsafeAtomic<Int>.create(0)
     /// Set by the control thread: stop accepting and finish in-flight requests.

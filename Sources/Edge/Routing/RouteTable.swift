@@ -114,6 +114,10 @@ struct CompiledListener {
     var proxyHeaderTimeoutMs: Int32 = 5_000
     /// TCP relay idle timeout.
     var streamIdleTimeoutMs: Int32 = 300_000
+    /// `protocol: udp`: datagram sessions to `streamCluster`.
+    var isDatagram: Bool = false
+    var udpSessionTimeoutMs: Int32 = 30_000
+    var udpMaxSessions: Int32 = 10_000
 }
 
 struct CompiledEndpoint {

@@ -20,7 +20,12 @@ enum RouteTableCompiler {
                 firstRoute: Int32(first), routeCount: Int32(count), limits: l.http.limits,
                 maxBodyBytes: l.http.maxBodyBytes, headerTimeoutMs: clampMs(l.http.headerTimeoutMs),
                 idleTimeoutMs: clampMs(l.http.idleTimeoutMs), bodyTimeoutMs: clampMs(l.http.bodyTimeoutMs))
-            if let name = l.streamCluster {
+            if let name = l.streamCluster, l.proto == .udp {
+                cl.isDatagram = true
+                cl.streamCluster = c.clusterIndex[name] ?? -1
+                cl.udpSessionTimeoutMs = clampMs(l.udpSessionTimeoutMs)
+                cl.udpMaxSessions = Int32(clamping: l.udpMaxSessions)
+            } else if let name = l.streamCluster {
                 cl.isStream = true
                 cl.streamCluster = c.clusterIndex[name] ?? -1
                 cl.streamIdleTimeoutMs = clampMs(l.streamIdleTimeoutMs)

@@ -174,6 +174,10 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         family("edge_upstream_errors_total", "Upstream failures (refused, reset, timeout, bad response).", "counter") { $0.upstreamErrors.load(ordering: .relaxed) }
         family("edge_client_errors_total", "Requests refused as malformed or over limits.", "counter") { $0.clientErrors.load(ordering: .relaxed) }
         family("edge_relay_bytes_total", "Bytes moved by L4 relays (TCP listeners, upgraded connections), counted when a relay ends.", "counter") { $0.relayBytes.load(ordering: .relaxed) }
+        family("edge_udp_sessions_active", "Open UDP sessions.", "gauge") { $0.udpSessions.load(ordering: .relaxed) }
+        family("edge_udp_datagrams_in_total", "UDP datagrams from clients forwarded upstream.", "counter") { $0.udpDatagramsIn.load(ordering: .relaxed) }
+        family("edge_udp_datagrams_out_total", "UDP datagrams from upstreams sent back to clients.", "counter") { $0.udpDatagramsOut.load(ordering: .relaxed) }
+        family("edge_udp_dropped_total", "UDP datagrams dropped (session limit, send errors).", "counter") { $0.udpDropped.load(ordering: .relaxed) }
         family("edge_worker_cpu", "CPU the worker is pinned to (-1: not pinned).", "gauge") { $0.cpu.load(ordering: .relaxed) }
         family("edge_snapshot_generation", "Config snapshot generation the worker serves new requests with.", "gauge") { $0.adoptedGeneration.load(ordering: .relaxed) }
         family("edge_snapshots_live", "Snapshots the worker keeps alive (current + ones with in-flight requests).", "gauge") { $0.liveSnapshots.load(ordering: .relaxed) }

@@ -8,8 +8,9 @@ enum ListenSocket {
         var description: String
     }
 
-    static func open(_ address: SocketAddress, listener: String) throws -> Int32 {
-        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    static func open(_ address: SocketAddress, listener: String, datagram: Bool = false) throws -> Int32 {
+        let type = datagram ? Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) : Int32(SOCK_STREAM.rawValue)
+        let fd = socket(address.family, type | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw OpenError(description: "listener \(listener): socket(): \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
         var zero: Int32 = 0
@@ -20,7 +21,7 @@ enum ListenSocket {
             // "[::]:port" accepts IPv4 too (dual stack).
             setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &zero, size)
         }
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, size)
+        if !datagram { setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, size) }
         var storage = address.storage
         let rc = withUnsafePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, address.length) }
@@ -30,6 +31,7 @@ enum ListenSocket {
             close(fd)
             throw OpenError(description: "listener \(listener): cannot bind \(address.text): \(String(cString: strerror(e)))")
         }
+        if datagram { return fd }
         if listen(fd, 4096) != 0 {
             let e = errno
             close(fd)

@@ -18,11 +18,12 @@ final class ListenerSet {
         var next: [String: [Int32]] = [:]
         do {
             for l in listeners {
-                let key = l.address.text
+                // TCP and UDP may share a port number; keep their sockets apart.
+                let key = (l.proto == .udp ? "udp " : "") + l.address.text
                 if let fds = byAddress[key] ?? opened[key] { next[key] = fds; continue }
                 var fds: [Int32] = []
                 do {
-                    for _ in 0..<workers { fds.append(try ListenSocket.open(l.address, listener: l.name)) }
+                    for _ in 0..<workers { fds.append(try ListenSocket.open(l.address, listener: l.name, datagram: l.proto == .udp)) }
                 } catch {
                     for fd in fds { close(fd) }
                     throw error
@@ -35,6 +36,6 @@ final class ListenerSet {
             throw error
         }
         byAddress = next  // dropped addresses: their reactors close them on adopting
-        return (0..<workers).map { w in listeners.map { next[$0.address.text]?[w] ?? -1 } }
+        return (0..<workers).map { w in listeners.map { next[($0.proto == .udp ? "udp " : "") + $0.address.text]?[w] ?? -1 } }
     }
 }

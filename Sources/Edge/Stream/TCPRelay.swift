@@ -159,6 +159,11 @@ extension Reactor {
         let i = Int(s)
         if !more { socks[i].pollArmed = false }
         if socks[i].closing { return }
+        if socks[i].kind == .udpSession {
+            udpSessionReadable(s)
+            if !socks[i].closing && !more { armPollIn(s) }
+            return
+        }
         if socks[i].proxyHeaderPending {
             if res < 0 { closeSock(s); return }
             streamHeaderReadable(s)
