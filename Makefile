@@ -70,7 +70,7 @@ bench-quick: deps build
 compare: deps build
 	EDGE_BIN=$(EDGE_BIN) comparison/run
 
-micro: ; cd Benchmarks/Micro && $(SWIFT) package --allow-writing-to-package-directory benchmark --scale --no-progress
+micro: ; cd Benchmarks/Micro && $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress
 
 # Release binary with the Swift runtime linked in (own scratch dir so the
 # regular release build is not rebuilt), packed with tuning/ and the example
