@@ -68,6 +68,10 @@ static const unsigned EDGE_POLL_OUT = POLLOUT;
 long edge_splice(int fd_in, int fd_out, size_t len);
 /// A non-blocking, close-on-exec pipe; `fds[0]` read end. Returns 0 or -errno.
 int edge_pipe(int fds[2]);
+
+/* Relaxed atomics on plain int32 counters shared by reactors (admission control). */
+static inline int32_t edge_atomic_add_i32(int32_t *p, int32_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+static inline int32_t edge_atomic_load_i32(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 /// Capacity of a pipe in bytes (F_GETPIPE_SZ), or -errno.
 int edge_pipe_size(int fd);
 

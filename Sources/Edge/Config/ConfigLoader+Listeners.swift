@@ -3,11 +3,12 @@ import Protocols
 /// `listeners[]`: bound sockets, their protocol, HTTP limits and routes.
 extension ConfigLoader {
     static let listenerFields = ["name", "address", "protocol", "routes", "cluster", "http",
-                                 "proxy_protocol", "proxy_protocol_timeout", "tcp", "udp"]
+                                 "proxy_protocol", "proxy_protocol_timeout", "tcp", "udp",
+                                 "max_connections", "max_connections_per_ip"]
     static let tcpFields = ["idle_timeout"]
     static let udpFields = ["session_timeout", "max_sessions"]
     static let httpFields = ["max_request_line", "max_header_bytes", "max_headers", "max_body",
-                             "header_timeout", "idle_timeout", "body_timeout"]
+                             "header_timeout", "idle_timeout", "body_timeout", "min_body_rate"]
     /// Protocols that parse today; the others are reserved words.
     static let implementedProtocols: Set<ListenerProtocol> = [.http, .tcp, .udp]
 
@@ -51,6 +52,12 @@ extension ConfigLoader {
         }
         var proxyTimeout = 5_000
         if let n = m.optional("proxy_protocol_timeout") { proxyTimeout = try n.durationMs() }
+        var maxConnections = 0, maxPerIP = 0
+        if let n = m.optional("max_connections") { maxConnections = try n.int(in: 0...100_000_000) }
+        if let n = m.optional("max_connections_per_ip") {
+            guard proto != .udp else { throw n.error("max_connections_per_ip applies to tcp and http listeners") }
+            maxPerIP = try n.int(in: 0...1_000_000)
+        }
         var streamIdle = 300_000
         if let n = m.optional("tcp") {
             guard proto == .tcp else { throw n.error("'tcp' settings apply to protocol tcp listeners only") }
@@ -81,6 +88,8 @@ extension ConfigLoader {
             l.streamIdleTimeoutMs = streamIdle
             l.udpSessionTimeoutMs = udpTimeout
             l.udpMaxSessions = udpMax
+            l.maxConnections = maxConnections
+            l.maxConnectionsPerIP = maxPerIP
             return l
         }
 
@@ -103,6 +112,8 @@ extension ConfigLoader {
         var l = ListenerConfig(name: name, address: address, proto: proto, routes: routes, http: http, location: node.location)
         l.acceptsProxyProtocol = acceptsProxy
         l.proxyProtocolTimeoutMs = proxyTimeout
+        l.maxConnections = maxConnections
+        l.maxConnectionsPerIP = maxPerIP
         return l
     }
 
@@ -120,6 +131,9 @@ extension ConfigLoader {
         if let n = m.optional("header_timeout") { h.headerTimeoutMs = try n.durationMs() }
         if let n = m.optional("idle_timeout") { h.idleTimeoutMs = try n.durationMs() }
         if let n = m.optional("body_timeout") { h.bodyTimeoutMs = try n.durationMs() }
+        if let n = m.optional("min_body_rate") {
+            if (try? n.string()) == "off" { h.minBodyRate = 0 } else { h.minBodyRate = Int(try n.sizeBytes(in: 0...(1 << 30))) }
+        }
         if h.limits.maxRequestLine > h.limits.maxHeaderBytes {
             let at = m.optional("max_request_line") ?? node
             throw at.error("max_request_line (\(h.limits.maxRequestLine) bytes) must not exceed max_header_bytes (\(h.limits.maxHeaderBytes) bytes)")

@@ -57,7 +57,8 @@ enum ConfigLoader {
 
     static func parseRuntime(_ node: ConfigNode) throws(ConfigError) -> RuntimeConfig {
         let m = try node.mapping(allowed: ["workers", "drain_timeout", "log_format", "log_level",
-                                           "buffer_size", "buffer_count", "max_connections_per_worker", "pid_file"])
+                                           "buffer_size", "buffer_count", "max_connections_per_worker", "pid_file",
+                                           "max_connections", "max_loop_lag"])
         var r = RuntimeConfig()
         if let n = m.optional("workers") {
             if (try? n.string()) == "auto" { r.workers = nil } else {
@@ -80,6 +81,10 @@ enum ConfigLoader {
         }
         if let n = m.optional("max_connections_per_worker") {
             r.maxConnectionsPerWorker = try n.int(in: 1...1_048_576)
+        }
+        if let n = m.optional("max_connections") { r.maxConnections = try n.int(in: 0...100_000_000) }
+        if let n = m.optional("max_loop_lag") {
+            if (try? n.string()) == "off" { r.maxLoopLagMs = 0 } else { r.maxLoopLagMs = try n.durationMs(min: 1) }
         }
         if let n = m.optional("pid_file") {
             let p = try n.nonEmptyString()

@@ -61,6 +61,12 @@ struct RuntimeConfig: Sendable {
     var bufferCount: Int = 1024
     /// Max client connections per reactor (slab size).
     var maxConnectionsPerWorker: Int = 16384
+    /// Client connections open at once across all workers and listeners (0 = no limit
+    /// beyond the per-worker slab). Over it: HTTP gets a 503, TCP a close.
+    var maxConnections: Int = 0
+    /// Load shedding: a reactor whose event-loop turns take longer than this
+    /// (smoothed) refuses new connections until it catches up. 0 = off.
+    var maxLoopLagMs: Int = 50
 }
 
 struct AdminConfig: Sendable {
@@ -90,6 +96,10 @@ struct ListenerConfig: Sendable {
     /// `udp: { session_timeout, max_sessions }` for `protocol: udp` listeners.
     var udpSessionTimeoutMs = 30_000
     var udpMaxSessions = 10_000
+    /// Open client connections on this listener across all workers (0 = no limit).
+    var maxConnections = 0
+    /// Open client connections from one client IP on this listener (0 = no limit).
+    var maxConnectionsPerIP = 0
 }
 
 /// Per-listener HTTP limits and client-side timeouts (`listeners[].http`).
@@ -103,6 +113,9 @@ struct HTTPListenerSettings: Sendable {
     var idleTimeoutMs: Int = 60_000
     /// Max silence while reading a request body or writing a response.
     var bodyTimeoutMs: Int = 60_000
+    /// Slow-POST guard: a request body must average at least this many bytes per
+    /// second over every 10 s window while Edge is waiting for it (0 = off) → 408.
+    var minBodyRate: Int = 512
 }
 
 struct RouteMatchConfig: Sendable {

@@ -22,7 +22,7 @@ extension Reactor {
                     case .incomplete: if socks[i].eof { closeSock(c) }; return
                     case .invalid: closeSock(c); return
                     case .complete:
-                        scheduleTimer(c, .clientIdle, afterMs: Int64(listenerSettings(c).idleTimeoutMs))
+                        scheduleTimer(c, .clientHeader, afterMs: Int64(listenerSettings(c).headerTimeoutMs))
                         continue
                     }
                 }
@@ -41,6 +41,7 @@ extension Reactor {
                 if socks[i].closing { return }
                 if socks[i].eof && !exchanges[i].request.done { closeSock(c); return }
                 maybeFinishExchange(c)
+                if !socks[i].closing && exchanges[i].phase == .local { refreshClientTimer(c) }
                 return
             case .closing:
                 releaseInput(c)
@@ -68,6 +69,7 @@ extension Reactor {
             if !socks[i].closing && exchanges[i].phase == .proxying { refreshClientTimer(c) }
         case .local:
             maybeFinishExchange(c)
+            if !socks[i].closing && exchanges[i].phase == .local { refreshClientTimer(c) }
         case .closing:
             lingerIfDrained(c)
         case .upgraded:
@@ -98,6 +100,7 @@ extension Reactor {
                 return false
             }
             if socks[i].timer != .clientHeader { scheduleTimer(c, .clientHeader, afterMs: Int64(listener.headerTimeoutMs)) }
+            parkPartialHead(c)
             return false
         case .error(let e):
             stats.bump(stats.clientErrors)
@@ -121,6 +124,8 @@ extension Reactor {
         ex.expectContinue = head.expectContinue
         ex.request.reset(head.framing)
         ex.startedMs = nowMs
+        ex.bodyWindowStartMs = nowMs
+        ex.clientProgressMs = nowMs
         // The request runs on the current snapshot until it ends, whatever reloads happen.
         ex.view = current
         ex.listener = acceptListener[Int(socks[i].acceptSlot)]
@@ -274,15 +279,65 @@ extension Reactor {
         scheduleTimer(c, .clientLinger, afterMs: draining ? 200 : 2000)
     }
 
-    /// Client timer while proxying: runs only while we wait on the client
-    /// (request body to read, or response bytes it has not taken yet).
+    /// The client just delivered body bytes or took response bytes: restart its
+    /// silence timer.
     func refreshClientTimer(_ c: Int32) {
+        exchanges[Int(c)].clientProgressMs = nowMs
+        scheduleClientTimer(c)
+    }
+
+    /// Client timer during an exchange: runs only while we wait on the client
+    /// (request body to read, or response bytes it has not taken yet). Fires at
+    /// body_timeout of silence, or earlier at the end of a min_body_rate window.
+    func scheduleClientTimer(_ c: Int32) {
         let i = Int(c)
-        if !exchanges[i].request.done || socks[i].segCount > 0 {
-            scheduleTimer(c, .clientBody, afterMs: Int64(listenerSettings(c).bodyTimeoutMs))
+        let readingBody = !exchanges[i].request.done
+        if readingBody || socks[i].segCount > 0 || socks[i].sendInFlight {
+            let l = listenerSettings(c)
+            var at = exchanges[i].clientProgressMs + Int64(l.bodyTimeoutMs)
+            if readingBody && l.minBodyRate > 0 {
+                at = min(at, exchanges[i].bodyWindowStartMs + Reactor.bodyRateWindowMs)
+            }
+            scheduleTimer(c, .clientBody, afterMs: max(at - nowMs, 1))
         } else if socks[i].timer == .clientBody {
             cancelTimer(c)
         }
+    }
+
+    /// Slow-POST guard, evaluated at the end of each rate window: true when the
+    /// client sent less than min_body_rate bytes/s while Edge was ready to read.
+    /// Windows in which Edge itself paused reading (backpressure from a slow
+    /// upstream, no buffers) or still holds unread input do not count.
+    func requestBodyTooSlow(_ c: Int32) -> Bool {
+        let i = Int(c)
+        let rate = listenerSettings(c).minBodyRate
+        if rate <= 0 || exchanges[i].request.done { return false }
+        let elapsed = nowMs - exchanges[i].bodyWindowStartMs
+        if elapsed < Reactor.bodyRateWindowMs { return false }
+        let got = exchanges[i].request.payloadBytes &- exchanges[i].bodyWindowStartBytes
+        let excused = exchanges[i].bodyWindowPaused || socks[i].inHead >= 0 || socks[i].recv != .armed
+        exchanges[i].bodyWindowStartMs = nowMs
+        exchanges[i].bodyWindowStartBytes = exchanges[i].request.payloadBytes
+        exchanges[i].bodyWindowPaused = false
+        return !excused && got &* 1000 < UInt64(rate) &* UInt64(elapsed)
+    }
+
+    /// A partial request head left in a provided-ring buffer would pin that
+    /// buffer for as long as the client trickles (slowloris: thousands of them
+    /// would starve the ring). Copy it into a head buffer and give the ring buffer back.
+    private func parkPartialHead(_ c: Int32) {
+        let i = Int(c)
+        let h = socks[i].inHead
+        guard h >= 0, buffers.isRing(h), buffers.next[Int(h)] < 0 else { return }
+        let n = buffers.count(h)
+        let d = buffers.takeHead()
+        guard d >= 0 else { return }
+        guard n <= buffers.capacity(d) else { buffers.release(d); return }
+        buffers.pointer(d).copyMemory(from: buffers.pointer(h) + Int(buffers.start[Int(h)]), byteCount: Int(n))
+        buffers.end[Int(d)] = n
+        socks[i].inHead = d
+        socks[i].inTail = d
+        buffers.release(h)
     }
 
     func clientFailed(_ c: Int32) { abortExchange(c) }

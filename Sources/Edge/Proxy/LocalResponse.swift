@@ -8,6 +8,8 @@ extension Reactor {
     /// Request bodies up to this size are read and dropped to keep the connection;
     /// larger ones make Edge close after answering.
     static let maxDiscardBody: UInt64 = 1 << 20
+    /// min_body_rate is averaged over windows of this length.
+    static let bodyRateWindowMs: Int64 = 10_000
 
     /// Answers locally. `consume` is the request head length to drop before
     /// discarding any body (connection may stay open), or -1 to answer and close
@@ -79,6 +81,8 @@ extension Reactor {
             exchanges[i].phase = .closing
         }
         flush(c)
+        // The client must take the answer (and send any body) without stalling.
+        refreshClientTimer(c)
         if exchanges[i].phase == .local {
             // Drop whatever body already arrived; more is dropped as it comes.
             clientReadable(c)
@@ -96,13 +100,35 @@ extension Reactor {
         case .clientIdle, .clientLinger:
             closeSock(slot)
         case .clientHeader:
+            // Nothing received at all: close quietly (a pre-connect or probe, not a request).
+            if socks[i].inHead < 0 { closeSock(slot); return }
             stats.bump(stats.clientErrors)
             respondError(slot, 408, "request head not received in time", cause: nil, consume: -1)
         case .clientBody:
+            let silentMs = nowMs - exchanges[i].clientProgressMs
+            let tooSlow = requestBodyTooSlow(slot)
+            if !tooSlow && silentMs < Int64(listenerSettings(slot).bodyTimeoutMs) {
+                scheduleClientTimer(slot)  // a rate window ended and the client kept up
+                return
+            }
+            if exchanges[i].request.done {
+                // Slow reader: reset instead of FIN so the kernel drops the
+                // megabytes still queued for it now rather than trickling them out.
+                stats.bump(stats.slowReaders)
+                var hard = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(socks[i].fd, SOL_SOCKET, SO_LINGER, &hard, socklen_t(MemoryLayout<linger>.size))
+            } else {
+                stats.bump(stats.slowBodies)
+            }
             if exchanges[i].phase == .proxying && !exchanges[i].responseStarted && !exchanges[i].request.done {
                 let u = socks[i].peer
                 if u >= 0 { detach(slot, u); closeSock(u) }
-                respondError(slot, 408, "request body not received in time", cause: nil, consume: -1)
+                stats.bump(stats.clientErrors)
+                if tooSlow {
+                    respondError(slot, 408, "request body arriving slower than min_body_rate", cause: nil, consume: -1)
+                } else {
+                    respondError(slot, 408, "request body not received in time", cause: nil, consume: -1)
+                }
             } else {
                 abortExchange(slot)
             }

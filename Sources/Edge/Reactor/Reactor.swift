@@ -63,9 +63,17 @@ final class Reactor {
     var udpSessionCount = 0
     /// Accept slots holding UDP sockets (polled, not accepted on).
     let acceptDatagram: UnsafeMutablePointer<Bool>
+    /// Connection limits shared with the other reactors.
+    let admission: Admission
+    /// Smoothed event-loop turn duration; above the limit new connections are shed.
+    var loopLagUs: Int64 = 0
+    let loopLagLimitUs: Int64
 
-    init(index: Int, publisher: SnapshotPublisher, runtime: RuntimeConfig, maxHeaderBytes: Int, stats: WorkerStats) throws {
+    init(index: Int, publisher: SnapshotPublisher, runtime: RuntimeConfig, maxHeaderBytes: Int, stats: WorkerStats,
+         admission: Admission) throws {
         self.index = index
+        self.admission = admission
+        loopLagLimitUs = Int64(runtime.maxLoopLagMs) * 1000
         self.publisher = publisher
         self.stats = stats
         views = .allocate(capacity: Reactor.maxViews)
@@ -127,6 +135,25 @@ final class Reactor {
         requestIdSeed = UInt64.random(in: 0...UInt64.max) ^ UInt64(index &* 0x9E37_79B9)
     }
 
+    /// CPU time of the calling thread, kernel work done on its behalf included
+    /// (io_uring task work runs inside our waits with DEFER_TASKRUN).
+    static func threadCPUUs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+    }
+
+    /// Load shedding input: CPU spent on one loop turn (user code plus the
+    /// kernel's completion work) is how long an event arriving at its start
+    /// waits. Idle turns cost ~nothing; a saturated reactor's turns grow with
+    /// the work queued per turn. Smoothed over ~8 turns.
+    @inline(__always) func measureLoopLag(_ lastCPUUs: inout Int64) {
+        let cpu = Reactor.threadCPUUs()
+        loopLagUs = (loopLagUs * 7 + (cpu - lastCPUUs)) / 8
+        lastCPUUs = cpu
+        stats.loopLagUs.store(Int(loopLagUs), ordering: .relaxed)
+    }
+
     static func monotonicMs() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
@@ -142,6 +169,7 @@ final class Reactor {
         let batch = UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>.allocate(capacity: 512)
         var wait = __kernel_timespec(tv_sec: 0, tv_nsec: 10_000_000)
         var drainDeadline: Int64 = 0
+        var lastTurnCPUUs = Reactor.threadCPUUs()
         while true {
             var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
             _ = io_uring_submit_and_wait_timeout(uring, &cqe, 1, &wait, nil)
@@ -158,6 +186,7 @@ final class Reactor {
             pollSnapshot()
             wheel.advance(nowMs: nowMs) { self.timerFired($0) }
             if starvedCount > 0 { rearmStarved() }
+            if loopLagLimitUs > 0 { measureLoopLag(&lastTurnCPUUs) }
             if stats.stop.load(ordering: .relaxed) { break }
             if !draining && stats.drain.load(ordering: .relaxed) {
                 beginDrain()
@@ -209,7 +238,11 @@ final class Reactor {
         if s.closing || s.eof || s.relayPending || s.relay { return }
         let want = s.inBuffers < Reactor.maxQueuedBuffers
         if want && s.recv == .idle && !s.starved { armRecv(slot) }
-        else if !want && s.recv == .armed { cancelRecv(slot) }
+        else if !want && s.recv == .armed {
+            cancelRecv(slot)
+            // Edge, not the client, is holding the body back: excuse this rate window.
+            if s.kind == .client { exchanges[Int(slot)].bodyWindowPaused = true }
+        }
     }
 
     func rearmStarved() {
@@ -250,7 +283,11 @@ final class Reactor {
         socks[i].closing = true
         wheel.cancel(slot)
         socks[i].timer = .none
-        if socks[i].kind == .client { activeClients -= 1; stats.bump(stats.activeConnections, -1) }
+        if socks[i].kind == .client {
+            activeClients -= 1
+            stats.bump(stats.activeConnections, -1)
+            releaseAdmission(&socks[i].admission)
+        }
         if socks[i].kind == .upstream && socks[i].pooled { poolRemove(slot) }
         if socks[i].kind == .udpSession { udpRemove(slot) }
         let fd = socks[i].fd
@@ -334,12 +371,29 @@ final class Reactor {
         guard res >= 0 else { return }
         let fd = res
         if draining { close(fd); return }
+        let settings = acceptSettings(l)
+        var peer = sockaddr_storage()
+        var peerLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &peer) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &peerLength) }
+        }
+        if named != 0 { peerLength = 0 }
+        var ticket = AdmissionTicket()
+        if let why = admit(settings, peer: &peer, peerLength: peerLength, ticket: &ticket) {
+            refuse(fd, why, http: !settings.isStream)
+            return
+        }
         let slot = allocSlot(.client, fd: fd)
-        if slot < 0 { close(fd); return }  // connection table full: refuse
+        if slot < 0 {
+            releaseAdmission(&ticket)
+            refuse(fd, .tableFull, http: !settings.isStream)
+            return
+        }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         socks[Int(slot)].acceptSlot = UInt8(l)
-        recordPeerAddress(slot)
+        socks[Int(slot)].admission = ticket
+        recordPeerAddress(slot, &peer, peerLength)
         exchanges[Int(slot)] = Exchange()
         activeClients += 1
         stats.bump(stats.accepted)
@@ -353,18 +407,22 @@ final class Reactor {
             scheduleTimer(slot, .proxyHeader, afterMs: Int64(l.proxyHeaderTimeoutMs))
             return
         }
-        scheduleTimer(slot, .clientIdle, afterMs: Int64(l.idleTimeoutMs))
+        // Until the first request head is complete the header timeout applies
+        // (a connection that sends nothing is a slowloris too).
+        scheduleTimer(slot, .clientHeader, afterMs: Int64(l.headerTimeoutMs))
     }
 
-    private func recordPeerAddress(_ slot: Int32) {
-        var ss = sockaddr_storage()
-        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    /// Settings of the listener behind accept slot `a` in the current snapshot.
+    private func acceptSettings(_ a: Int) -> CompiledListener {
+        let li = Int(acceptListener[a])
+        let v = views[Int(current)]
+        return li < v.listeners.count ? v.listeners[li] : v.listeners[0]
+    }
+
+    private func recordPeerAddress(_ slot: Int32, _ ss: inout sockaddr_storage, _ len: socklen_t) {
         let text = peerText + Int(slot) * 48
         socks[Int(slot)].peerAddrLength = 0
-        let ok = withUnsafeMutablePointer(to: &ss) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(socks[Int(slot)].fd, $0, &len) }
-        }
-        guard ok == 0 else { return }
+        guard len > 0 else { return }
         let family = ss.ss_family
         let written: UnsafePointer<CChar>? = withUnsafePointer(to: &ss) { p -> UnsafePointer<CChar>? in
             let dst = UnsafeMutableRawPointer(text).assumingMemoryBound(to: CChar.self)

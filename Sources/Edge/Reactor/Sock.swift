@@ -62,6 +62,8 @@ struct Sock {
     var listenerGone = false
     var peerAddrLength: UInt8 = 0
     var requestsOnConnection: Int32 = 0
+    /// Connection-limit counters this connection holds (released on close).
+    var admission = AdmissionTicket()
     // Upstream only.
     /// Snapshot view the connection belongs to (its endpoint index is in that view).
     var view: Int32 = -1
@@ -164,4 +166,11 @@ struct Exchange {
     var responseDone = false
     /// The request asked to upgrade (WebSocket...) and Upgrade was forwarded.
     var upgradeRequested = false
+    /// Slow-POST guard: start of the current 10 s rate window, body bytes seen at
+    /// its start, and whether Edge itself paused reading during it (backpressure).
+    var bodyWindowStartMs: Int64 = 0
+    var bodyWindowStartBytes: UInt64 = 0
+    var bodyWindowPaused = false
+    /// When the client last delivered body bytes or took response bytes.
+    var clientProgressMs: Int64 = 0
 }

@@ -27,6 +27,14 @@ struct WorkerStats: @unchecked Sendable {
     let adoptedGeneration = UnsafeAtomic<Int>.create(0)
     /// Snapshots this worker still keeps alive for in-flight requests.
     let liveSnapshots = UnsafeAtomic<Int>.create(0)
+    /// New connections turned away at accept, by `Refusal` reason.
+    let refused = (0..<Refusal.count).map { _ in UnsafeAtomic<Int>.create(0) }
+    /// Smoothed duration of one event-loop turn in microseconds (load shedding input).
+    let loopLagUs = UnsafeAtomic<Int>.create(0)
+    /// Request bodies cut for arriving slower than min_body_rate; responses cut
+    /// because the client stopped reading (body_timeout while sending).
+    let slowBodies = UnsafeAtomic<Int>.create(0)
+    let slowReaders = UnsafeAtomic<Int>.create(0)
     /// CPU the worker pinned itself to, -1 if not pinned.
     let cpu = UnsafeAtomic<Int>.create(-1)
 

@@ -118,6 +118,12 @@ struct CompiledListener {
     var isDatagram: Bool = false
     var udpSessionTimeoutMs: Int32 = 30_000
     var udpMaxSessions: Int32 = 10_000
+    /// Connection limits (0 = none) and this listener's shared counter (see Admission).
+    var maxConnections: Int32 = 0
+    var maxConnectionsPerIP: Int32 = 0
+    var counterSlot: Int32 = -1
+    /// Slow-POST guard in bytes per second (0 = off).
+    var minBodyRate: Int32 = 0
 }
 
 struct CompiledEndpoint {

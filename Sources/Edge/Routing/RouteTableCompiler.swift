@@ -32,6 +32,10 @@ enum RouteTableCompiler {
             }
             cl.acceptsProxyProtocol = l.acceptsProxyProtocol
             cl.proxyHeaderTimeoutMs = clampMs(l.proxyProtocolTimeoutMs)
+            cl.maxConnections = Int32(clamping: l.maxConnections)
+            cl.maxConnectionsPerIP = Int32(clamping: l.maxConnectionsPerIP)
+            cl.counterSlot = Admission.counterSlot(forListener: l.name)
+            cl.minBodyRate = Int32(clamping: l.http.minBodyRate)
             c.parts.listeners.append(cl)
         }
         let workers = max(config.runtime.workers ?? 0, allowedCPUCount(), 1)

@@ -40,6 +40,7 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         let runtime = config.runtime
         // Head buffers are sized at start (see Reactor.init); leave room for reloads.
         let headBytes = max(config.listeners.map { $0.http.limits.maxHeaderBytes }.max() ?? 32768, 32768)
+        let admission = Admission(maxConnections: runtime.maxConnections)
         var threads: [pthread_t] = []
         for w in 0..<count {
             let cpu: Int32 = cpus.isEmpty ? -1 : cpus[w % cpus.count]
@@ -49,7 +50,7 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
                 if cpu >= 0 && edge_pin_current_thread(cpu) == 0 { st.cpu.store(Int(cpu), ordering: .relaxed) }
                 do {
                     let reactor = try Reactor(index: w, publisher: publisher, runtime: runtime,
-                                              maxHeaderBytes: headBytes, stats: st)
+                                              maxHeaderBytes: headBytes, stats: st, admission: admission)
                     reactor.run()
                 } catch {
                     log.critical("worker \(w) failed to start: \(error)")
@@ -178,6 +179,16 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         family("edge_udp_datagrams_in_total", "UDP datagrams from clients forwarded upstream.", "counter") { $0.udpDatagramsIn.load(ordering: .relaxed) }
         family("edge_udp_datagrams_out_total", "UDP datagrams from upstreams sent back to clients.", "counter") { $0.udpDatagramsOut.load(ordering: .relaxed) }
         family("edge_udp_dropped_total", "UDP datagrams dropped (session limit, send errors).", "counter") { $0.udpDropped.load(ordering: .relaxed) }
+        out += "# HELP edge_connections_refused_total New connections turned away at accept (limits, load shedding).\n# TYPE edge_connections_refused_total counter\n"
+        for (i, w) in workers.enumerated() {
+            for r in 0..<Refusal.count {
+                let label = Refusal(rawValue: r)?.label ?? "other"
+                out += "edge_connections_refused_total{worker=\"\(i)\",reason=\"\(label)\"} \(w.refused[r].load(ordering: .relaxed))\n"
+            }
+        }
+        family("edge_loop_lag_microseconds", "Smoothed event-loop turn duration (load shedding refuses new connections above runtime.max_loop_lag).", "gauge") { $0.loopLagUs.load(ordering: .relaxed) }
+        family("edge_slow_request_bodies_total", "Requests cut for a body slower than min_body_rate or silent for body_timeout.", "counter") { $0.slowBodies.load(ordering: .relaxed) }
+        family("edge_slow_readers_total", "Responses cut because the client stopped reading for body_timeout.", "counter") { $0.slowReaders.load(ordering: .relaxed) }
         family("edge_worker_cpu", "CPU the worker is pinned to (-1: not pinned).", "gauge") { $0.cpu.load(ordering: .relaxed) }
         family("edge_snapshot_generation", "Config snapshot generation the worker serves new requests with.", "gauge") { $0.adoptedGeneration.load(ordering: .relaxed) }
         family("edge_snapshots_live", "Snapshots the worker keeps alive (current + ones with in-flight requests).", "gauge") { $0.liveSnapshots.load(ordering: .relaxed) }
