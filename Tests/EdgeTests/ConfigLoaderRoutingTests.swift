@@ -117,12 +117,18 @@ final class ConfigLoaderRoutingTests: XCTestCase {
         XCTAssertEqual(local.0.canonicalKey, "127.0.0.1:9000")
     }
 
-    func testUnresolvableHostNameIsAConfigError() {
+    func testUnresolvableHostNameIsKeptWithAWarning() throws {
         // RFC 6761: .invalid never resolves. The reason text comes from gai_strerror.
         let yaml = ConfigLoaderTests.base.replacingOccurrences(of: "\"127.0.0.1:9000\"", with: "\"db.edge-test.invalid:5432\"")
-        XCTAssertThrowsError(try ConfigLoader.parse(yaml: yaml, file: "edge.yaml")) {
-            XCTAssertTrue("\($0)".hasPrefix("edge.yaml:8: clusters[0].endpoints[0]: cannot resolve host 'db.edge-test.invalid': "), "\($0)")
-        }
+        let c = try ConfigLoader.parse(yaml: yaml, file: "edge.yaml")
+        let e = c.clusters[0].endpoints[0]
+        XCTAssertEqual(e.hostName, "db.edge-test.invalid")
+        XCTAssertEqual(e.address.family, AF_UNSPEC)
+        XCTAssertEqual(DNSRefresher.port(of: e.address), 5432)
+        XCTAssertTrue(e.resolveFailure?.hasPrefix("cannot resolve host 'db.edge-test.invalid': ") == true, "\(e.resolveFailure ?? "nil")")
+        XCTAssertEqual(c.warnings.count, 1)
+        XCTAssertTrue(c.warnings[0].hasPrefix("edge.yaml:8: clusters[0].endpoints[0]: cannot resolve host 'db.edge-test.invalid': "), c.warnings[0])
+        XCTAssertThrowsError(try ConfigValues.endpointAddress("db.edge-test.invalid:5432"))
     }
 
     static let base = ConfigLoaderTests.base

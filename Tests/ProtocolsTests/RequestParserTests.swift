@@ -236,11 +236,66 @@ final class RequestParserTests: XCTestCase {
         }
         XCTAssertEqual(framing("Content-Length: 0"), BodyFraming.none, "CL 0 is reported as .none")
         XCTAssertEqual(framing("Content-Length: 000"), BodyFraming.none)
-        XCTAssertEqual(framing("Content-Length: 5, 5"), .contentLength(5))
-        XCTAssertEqual(framing("Content-Length: 5,5 ,  5"), .contentLength(5))
-        XCTAssertEqual(framing("Content-Length: 5\r\nContent-Length: 5"), .contentLength(5))
+        // Agreeing duplicates are refused too (RFC 9110 §8.6 allows it): Edge
+        // forwards fields verbatim, so it must not pass "5, 5" on (SmugglingTests).
+        XCTAssertNil(framing("Content-Length: 5, 5"))
+        XCTAssertNil(framing("Content-Length: 5,5 ,  5"))
+        XCTAssertNil(framing("Content-Length: 5\r\nContent-Length: 5"))
         XCTAssertEqual(framing("Content-Length: 007"), .contentLength(7))
         XCTAssertEqual(framing("Content-Length: 9223372036854775807"), .contentLength(9_223_372_036_854_775_807))
+    }
+
+    /// Request-smuggling hardening (see README "Security" and
+    /// IntegrationTests/SmugglingTests): each of these used to parse as
+    /// `.complete` and reached the upstream in a form it could frame differently.
+    func testSmugglingHardening() {
+        let cases: [(String, String, String)] = [
+            ("CL repeated, same value",
+             "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", "repeated Content-Length"),
+            ("CL list, same value", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\nhello", "repeated Content-Length"),
+            ("CL list without space", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,5\r\n\r\nhello", "repeated Content-Length"),
+            // Connection-listed fields are dropped as hop-by-hop: dropping
+            // Content-Length would leave the body to be read as the next request.
+            ("Connection lists Content-Length",
+             "POST / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\nhello",
+             "Connection lists Content-Length or Host"),
+            ("Connection lists content-length among others",
+             "POST / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, x-a ,CONTENT-LENGTH\r\nContent-Length: 5\r\n\r\nhello",
+             "Connection lists Content-Length or Host"),
+            ("Connection lists Host", "GET / HTTP/1.1\r\nHost: a\r\nConnection: host\r\n\r\n",
+             "Connection lists Content-Length or Host"),
+            ("Connection lists Host, second field", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nConnection: Host\r\n\r\n",
+             "Connection lists Content-Length or Host"),
+            ("Transfer_Encoding", "POST / HTTP/1.1\r\nHost: a\r\nTransfer_Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello",
+             "framing header name with underscore"),
+            ("transfer_encoding lowercase", "POST / HTTP/1.1\r\nHost: a\r\ntransfer_encoding: chunked\r\n\r\n",
+             "framing header name with underscore"),
+            ("Content_Length", "POST / HTTP/1.1\r\nHost: a\r\nContent_Length: 5\r\n\r\nhello",
+             "framing header name with underscore"),
+            ("CONTENT_LENGTH", "POST / HTTP/1.0\r\nCONTENT_LENGTH: 5\r\n\r\nhello", "framing header name with underscore"),
+        ]
+        for (name, raw, reason) in cases {
+            let r = parseRequest(raw)
+            XCTAssertEqual(r.outcome, .error(400), name)
+            XCTAssertEqual(r.reason, reason, name)
+        }
+        // Neighbours that stay valid.
+        let ok = [
+            "POST / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, x-content-length\r\nContent-Length: 5\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: hosts, x-host\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX_Content_Length: 5\r\nContent-Lengthx: 1\r\nTransfer_Encodings: x\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 05\r\n\r\n",
+        ]
+        for raw in ok { XCTAssertEqual(parseRequest(raw).outcome, .complete, raw) }
+        // The response parser keeps accepting agreeing duplicates (framing is unambiguous)...
+        XCTAssertEqual(parseResponse("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n").head.framing, .contentLength(5))
+        // ...but a response whose Connection lists Content-Length would reach the
+        // client unframed (the field is dropped as hop-by-hop): 502.
+        let resp = parseResponse("HTTP/1.1 200 OK\r\nConnection: keep-alive, Content-Length\r\nContent-Length: 5\r\n\r\n")
+        XCTAssertEqual(resp.outcome, .error(502))
+        XCTAssertEqual(resp.reason, "Connection lists Content-Length")
+        XCTAssertEqual(parseResponse("HTTP/1.1 200 OK\r\nConnection: host\r\nContent-Length: 5\r\n\r\n").outcome, .complete)
     }
 
     func testChunkedRequest() {

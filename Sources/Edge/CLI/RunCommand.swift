@@ -22,6 +22,7 @@ struct RunCommand: ParsableCommand {
         }
         LoggingSetup.bootstrap(format: cfg.runtime.logFormat, level: cfg.runtime.logLevel)
         let logger = Logger(label: "edge")
+        for w in cfg.warnings { logger.warning("\(w)") }
         ResourceLimits.raiseFileLimit(logger: logger)
         let code: Int32
         do {

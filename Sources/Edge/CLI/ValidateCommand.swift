@@ -14,6 +14,7 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         do {
             let cfg = try ConfigLoader.load(path: config)
+            for w in cfg.warnings { Console.error("warning: " + w) }
             print(cfg.summary)
         } catch {
             Console.error(error.description)

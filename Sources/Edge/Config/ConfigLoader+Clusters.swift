@@ -73,7 +73,9 @@ extension ConfigLoader {
 
     /// `"host:port"` or `{ address: "host:port", weight: N }`. Host names are
     /// resolved now (first getaddrinfo result) and remembered in `hostName`
-    /// for re-resolution every `dns_refresh`.
+    /// for re-resolution every `dns_refresh`. A name that does not resolve is
+    /// kept (with `resolveFailure`, reported as a warning): one DNS hiccup must
+    /// not block a start or a reload of everything else.
     static func parseEndpoint(_ node: ConfigNode) throws(ConfigError) -> EndpointConfig {
         if case .mapping = node.node {
             let m = try node.mapping(allowed: endpointFields)
@@ -87,8 +89,8 @@ extension ConfigLoader {
     private static func endpoint(_ node: ConfigNode) throws(ConfigError) -> EndpointConfig {
         let text = try node.string()
         do {
-            let (address, hostName) = try ConfigValues.endpointAddress(text)
-            return EndpointConfig(address: address, hostName: hostName)
+            let r = try ConfigValues.resolveEndpoint(text)
+            return EndpointConfig(address: r.address, hostName: r.hostName, resolveFailure: r.failure, location: node.location)
         } catch {
             throw node.error(error)
         }

@@ -44,6 +44,19 @@ struct EdgeConfig: Sendable {
     var admin = AdminConfig()
     var listeners: [ListenerConfig] = []
     var clusters: [ClusterConfig] = []
+
+    /// Problems that do not stop the config, `file:line: field: problem` like errors.
+    var warnings: [String] {
+        var out: [String] = []
+        for (ci, c) in clusters.enumerated() {
+            for (ei, e) in c.endpoints.enumerated() {
+                guard let failure = e.resolveFailure else { continue }
+                let at = e.location.map { "\($0.file):\($0.line): " } ?? ""
+                out.append("\(at)clusters[\(ci)].endpoints[\(ei)]: \(failure); requests to it get 502 until it resolves")
+            }
+        }
+        return out
+    }
 }
 
 struct RuntimeConfig: Sendable {
@@ -203,6 +216,9 @@ struct EndpointConfig: Sendable {
     /// Set when the endpoint was written as a host name ("db.internal:5432"):
     /// `address` is its first resolved address; re-resolved every `dns_refresh`.
     var hostName: String? = nil
+    /// Set while the host name does not resolve (address family AF_UNSPEC).
+    var resolveFailure: String? = nil
+    var location: SourceLocation? = nil
 }
 
 /// Where `consistent_hash` takes its key from: `hash_on: client_ip` (default),

@@ -143,8 +143,24 @@ enum ConfigValues {
     /// be re-resolved later; nil for IP literals and `localhost` (fixed 127.0.0.1).
     /// This blocks on DNS: call it on the control thread only.
     static func endpointAddress(_ text: String) throws(ValueError) -> (SocketAddress, hostName: String?) {
+        let r = try resolveEndpoint(text)
+        if let failure = r.failure { throw ValueError(failure) }
+        return (r.address, r.hostName)
+    }
+
+    /// An endpoint as written, with its DNS outcome: a name that does not
+    /// resolve is not a syntax error. `failure` says why, and `address` then
+    /// has family AF_UNSPEC and the port (connecting to it answers 502
+    /// `upstream_dns_failure` until a DNS refresh finds an address).
+    struct EndpointResolution {
+        var address: SocketAddress
+        var hostName: String?
+        var failure: String?
+    }
+
+    static func resolveEndpoint(_ text: String) throws(ValueError) -> EndpointResolution {
         let literalError: ValueError
-        do { return (try socketAddress(text), nil) } catch { literalError = error }
+        do { return EndpointResolution(address: try socketAddress(text), hostName: nil, failure: nil) } catch { literalError = error }
         let s = text.trimmingSpaces()
         guard !s.hasPrefix("["), let colon = s.lastIndex(of: ":") else { throw literalError }
         let host = String(s[..<colon])
@@ -164,12 +180,18 @@ enum ConfigValues {
         guard rc == 0, let first = res, let addr = first.pointee.ai_addr else {
             var reason = rc == 0 ? "no addresses" : String(cString: gai_strerror(rc))
             if rc == EAI_SYSTEM { reason += " (\(String(cString: strerror(errno))))" }
-            throw ValueError("cannot resolve host '\(host)': \(reason)")
+            var unresolved = sockaddr_in()
+            unresolved.sin_family = sa_family_t(AF_UNSPEC)
+            unresolved.sin_port = UInt16(port).bigEndian
+            var storage = sockaddr_storage()
+            withUnsafeMutableBytes(of: &storage) { dst in withUnsafeBytes(of: &unresolved) { dst.copyMemory(from: $0) } }
+            return EndpointResolution(address: SocketAddress(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in>.size), text: s),
+                                      hostName: host, failure: "cannot resolve host '\(host)': \(reason)")
         }
         var storage = sockaddr_storage()
         let length = min(Int(first.pointee.ai_addrlen), MemoryLayout<sockaddr_storage>.size)
         withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: UnsafeRawBufferPointer(start: addr, count: length)) }
-        return (SocketAddress(storage: storage, length: socklen_t(length), text: s), host)
+        return EndpointResolution(address: SocketAddress(storage: storage, length: socklen_t(length), text: s), hostName: host, failure: nil)
     }
 
     /// RFC 1123 host name: dot-separated labels of letters, digits and '-'.

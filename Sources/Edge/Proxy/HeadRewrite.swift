@@ -58,7 +58,8 @@ extension Reactor {
             } else if first != UInt8(ascii: "/") {
                 w.appendByte(UInt8(ascii: "/"))
             }
-        } else if target.length == 0 {
+        } else if target.length == 0 || buf[Int(target.offset)] == UInt8(ascii: "?") {
+            // "http://a.example?q" has an empty path: origin-form needs the "/".
             w.appendByte(UInt8(ascii: "/"))
         }
         w.append(buf, range: target)
@@ -73,6 +74,8 @@ extension Reactor {
             switch f.kind {
             case .xForwardedFor, .xForwardedProto, .xForwardedHost: continue
             case .host where head.isAbsoluteForm || rewritesHost: continue
+            // Re-written below from the parsed length: one field, canonical digits.
+            case .contentLength: continue
             case .xRequestId: hasRequestId = true
             default: break
             }
@@ -80,7 +83,11 @@ extension Reactor {
             if route.requestEditCount > 0 && editReplaces(v, route.firstRequestEdit, route.requestEditCount, buf, f.name) { continue }
             w.append(buf, range: f.name); w.append(": "); w.append(buf, range: f.value); w.append("\r\n")
         }
-        if head.framing == .chunked { w.append("Transfer-Encoding: chunked\r\n") }
+        switch head.framing {
+        case .chunked: w.append("Transfer-Encoding: chunked\r\n")
+        case .contentLength(let n): w.append("Content-Length: "); w.appendDecimal(n); w.append("\r\n")
+        case .none, .untilClose: break
+        }
         // Upgrade (WebSocket...) passes through for bodiless requests; the
         // connection turns raw only if the upstream really answers 101.
         let upgrading = head.wantsUpgrade && head.framing == .none
@@ -99,6 +106,9 @@ extension Reactor {
             host = headerTable[head.hostIndex].value
         }
         if rewritesHost { w.append("Host: "); w.append(route.hostRewrite.buffer); w.append("\r\n") }
+        // An HTTP/1.0 request may come without Host; what goes upstream is
+        // HTTP/1.1, which needs one: empty when there is no authority (RFC 9112 §3.2).
+        else if !head.isAbsoluteForm && head.hostIndex < 0 { w.append("Host: \r\n") }
         if route.requestEditCount > 0 { appendEdits(&w, v, route.firstRequestEdit, route.requestEditCount) }
         w.append("X-Forwarded-For: ")
         for k in 0..<head.headerCount where headerTable[k].kind == .xForwardedFor {
@@ -157,6 +167,8 @@ extension Reactor {
         w.append(buf, range: head.reason)
         w.append("\r\n")
         let chunked = head.framing == .chunked
+        var length: UInt64? = nil
+        if case .contentLength(let n) = head.framing { length = n }
         let headers = UnsafeBufferPointer(headerTable)
         let v = exchanges[ci].view
         var route: CompiledRoute? = nil
@@ -165,7 +177,8 @@ extension Reactor {
         for k in 0..<head.headerCount {
             let f = headerTable[k]
             if isHopByHop(f.kind) { continue }
-            if chunked && f.kind == .contentLength { continue }
+            // A framed length is re-written once below (HEAD/304 lengths pass as sent).
+            if (chunked || length != nil) && f.kind == .contentLength { continue }
             if head.connectionListsOther && HTTP1Parser.isListedInConnection(buf, headers: headers, count: head.headerCount, name: f.name) { continue }
             if edits > 0, let r = route, editReplaces(Int(v), r.firstResponseEdit, edits, buf, f.name) { continue }
             w.append(buf, range: f.name); w.append(": "); w.append(buf, range: f.value); w.append("\r\n")
@@ -180,6 +193,7 @@ extension Reactor {
         }
         if !interim {
             if chunked && !exchanges[ci].response.dechunk { w.append("Transfer-Encoding: chunked\r\n") }
+            if let length { w.append("Content-Length: "); w.appendDecimal(length); w.append("\r\n") }
             w.append("Via: 1.1 edge\r\n")
             if !exchanges[ci].keepAlive { w.append("Connection: close\r\n") }
             else if exchanges[ci].versionMinor == 0 { w.append("Connection: keep-alive\r\n") }

@@ -14,16 +14,22 @@ final class DNSRefresher {
         var next = config
         for (ci, cluster) in config.clusters.enumerated() where cluster.endpoints.contains(where: { $0.hostName != nil }) {
             if let t = due[cluster.name], t > now { continue }
-            due[cluster.name] = now + Int64(max(cluster.dnsRefreshMs, 1_000))
+            // Names that do not resolve yet are retried sooner.
+            let unresolved = cluster.endpoints.contains { $0.resolveFailure != nil }
+            due[cluster.name] = now + Int64(unresolved ? min(max(cluster.dnsRefreshMs, 1_000), 5_000) : max(cluster.dnsRefreshMs, 1_000))
             for (ei, endpoint) in cluster.endpoints.enumerated() {
                 guard let name = endpoint.hostName else { continue }
                 guard let address = DNSRefresher.resolve(name, port: DNSRefresher.port(of: endpoint.address)) else {
-                    logger.warning("DNS refresh failed; keeping the last address", metadata: ["cluster": "\(cluster.name)", "host": "\(name)"])
+                    if endpoint.resolveFailure == nil {
+                        logger.warning("DNS refresh failed; keeping the last address", metadata: ["cluster": "\(cluster.name)", "host": "\(name)"])
+                    }
                     continue
                 }
-                if DNSRefresher.sameAddress(address, endpoint.address) { continue }
-                logger.info("endpoint address changed", metadata: ["cluster": "\(cluster.name)", "host": "\(name)"])
+                if endpoint.resolveFailure == nil && DNSRefresher.sameAddress(address, endpoint.address) { continue }
+                logger.info(endpoint.resolveFailure == nil ? "endpoint address changed" : "endpoint host name resolves now",
+                            metadata: ["cluster": "\(cluster.name)", "host": "\(name)"])
                 next.clusters[ci].endpoints[ei].address = SocketAddress(storage: address.storage, length: address.length, text: endpoint.address.text)
+                next.clusters[ci].endpoints[ei].resolveFailure = nil
                 changed = true
             }
         }

@@ -70,6 +70,7 @@ final class Reloader: @unchecked Sendable {
             logger.error("reload rejected; keeping the running config", metadata: ["trigger": "\(trigger)", "error": "\(error.description)"])
             return status
         }
+        for w in next.warnings { logger.warning("\(w)", metadata: ["trigger": "\(trigger)"]) }
         if next.runtime.workers != running.runtime.workers {
             logger.warning("runtime.workers changes apply on restart only", metadata: ["trigger": "\(trigger)"])
         }

@@ -248,6 +248,11 @@ struct ConnectionTokens {
     @usableFromInline var upgrade = false
     @usableFromInline var other = false
     @usableFromInline var invalid = false
+    /// Lists Content-Length / Host: fields that must reach every recipient
+    /// (RFC 9110 §7.6.1). Dropping them as hop-by-hop would unframe the body
+    /// (smuggling) or strip the authority, so such messages are refused.
+    @usableFromInline var listsContentLength = false
+    @usableFromInline var listsHost = false
     @usableFromInline init() {}
 
     @usableFromInline
@@ -262,7 +267,11 @@ struct ConnectionTokens {
             if equalsLowercase(buf, start: el.start, count: n, "close") { close = true }
             else if equalsLowercase(buf, start: el.start, count: n, "keep-alive") { keepAlive = true }
             else if equalsLowercase(buf, start: el.start, count: n, "upgrade") { upgrade = true }
-            else { other = true }
+            else {
+                other = true
+                if equalsLowercase(buf, start: el.start, count: n, "content-length") { listsContentLength = true }
+                else if equalsLowercase(buf, start: el.start, count: n, "host") { listsHost = true }
+            }
         }
     }
 }
@@ -274,6 +283,11 @@ struct HeadSummary {
     @usableFromInline var contentLengthPresent = false
     @usableFromInline var contentLengthInvalid = false
     @usableFromInline var contentLengthConflict = false
+    /// More than one Content-Length field, or a comma list ("5, 5"), even if all values agree.
+    @usableFromInline var contentLengthRepeated = false
+    /// A field named like a framing header with "_" for "-" (Content_Length,
+    /// Transfer_Encoding): some back ends fold "_" into "-" and would frame by it.
+    @usableFromInline var framingNameWithUnderscore = false
     @usableFromInline var te = TransferCodings()
     @usableFromInline var connection = ConnectionTokens()
     @usableFromInline var hostCount = 0
@@ -289,7 +303,13 @@ struct HeadSummary {
             let f = headers[k]
             switch f.kind {
             case .contentLength:
+                if contentLengthPresent { contentLengthRepeated = true }
                 contentLengthPresent = true
+                var j = Int(f.value.offset)
+                while j < f.value.end {
+                    if buf[j] == ASCII.comma { contentLengthRepeated = true; break }
+                    j += 1
+                }
                 if let v = parseContentLength(buf, f.value) {
                     if let prev = contentLength, prev != v { contentLengthConflict = true }
                     contentLength = v
@@ -313,6 +333,12 @@ struct HeadSummary {
             case .expect:
                 if equalsLowercase(buf, start: Int(f.value.offset), count: Int(f.value.length), "100-continue") {
                     expectContinue = true
+                }
+            case .other:
+                let len = Int(f.name.length)
+                if (len == 14 && equalsLowercase(buf, start: Int(f.name.offset), count: 14, "content_length"))
+                    || (len == 17 && equalsLowercase(buf, start: Int(f.name.offset), count: 17, "transfer_encoding")) {
+                    framingNameWithUnderscore = true
                 }
             default:
                 break

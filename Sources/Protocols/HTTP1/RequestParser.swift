@@ -185,8 +185,12 @@ extension HTTP1Parser {
         if http11 && s.hostCount == 0 { return bad("missing Host header") }
         head.hostIndex = s.hostIndex
 
+        if s.framingNameWithUnderscore { return bad("framing header name with underscore") }
         if s.contentLengthInvalid { return bad("invalid Content-Length") }
         if s.contentLengthConflict { return bad("conflicting Content-Length") }
+        // RFC 9110 §8.6 lets a recipient reject "5, 5" or repeated fields; a proxy
+        // must not pass them on unchanged, and Edge forwards fields verbatim.
+        if s.contentLengthRepeated { return bad("repeated Content-Length") }
 
         if s.te.present {
             if s.contentLengthPresent { return bad("both Content-Length and Transfer-Encoding") }
@@ -205,6 +209,7 @@ extension HTTP1Parser {
         }
 
         if s.connection.invalid { return bad("invalid Connection header") }
+        if s.connection.listsContentLength || s.connection.listsHost { return bad("Connection lists Content-Length or Host") }
         head.keepAlive = http11 ? !s.connection.close : (s.connection.keepAlive && !s.connection.close)
         head.wantsUpgrade = s.connection.upgrade && s.hasUpgradeHeader
         head.connectionListsOther = s.connection.other

@@ -100,6 +100,9 @@ extension HTTP1Parser {
         let status = head.status
 
         if s.connection.invalid { return bad("invalid Connection header") }
+        // Edge drops Connection-listed fields; without Content-Length the client
+        // could not find the end of this response on a kept-alive connection.
+        if s.connection.listsContentLength { return bad("Connection lists Content-Length") }
         head.keepAlive = http11 ? !s.connection.close : (s.connection.keepAlive && !s.connection.close)
         head.connectionListsOther = s.connection.other
 
