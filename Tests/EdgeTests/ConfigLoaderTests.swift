@@ -166,6 +166,45 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(c.listeners[0].http.maxBodyBytes, 0)
     }
 
+    func testConnectionLimitsAndSheddingFields() throws {
+        let defaults = try ConfigLoader.parse(yaml: Self.base, file: "edge.yaml")
+        XCTAssertEqual(defaults.runtime.maxConnections, 0)
+        XCTAssertEqual(defaults.runtime.maxLoopLagMs, 50)
+        XCTAssertEqual(defaults.listeners[0].maxConnections, 0)
+        XCTAssertEqual(defaults.listeners[0].maxConnectionsPerIP, 0)
+        XCTAssertEqual(defaults.listeners[0].http.minBodyRate, 512)
+        let c = try ConfigLoader.parse(yaml: """
+        runtime: { max_connections: 5000, max_loop_lag: 20ms }
+        listeners:
+          - name: web
+            address: 127.0.0.1:8080
+            max_connections: 100
+            max_connections_per_ip: 10
+            http: { min_body_rate: 1KiB }
+            routes: [ { direct_response: { status: 200 } } ]
+          - name: off
+            address: 127.0.0.1:8081
+            http: { min_body_rate: off }
+            routes: [ { direct_response: { status: 200 } } ]
+        """, file: "edge.yaml")
+        XCTAssertEqual(c.runtime.maxConnections, 5000)
+        XCTAssertEqual(c.runtime.maxLoopLagMs, 20)
+        XCTAssertEqual(c.listeners[0].maxConnections, 100)
+        XCTAssertEqual(c.listeners[0].maxConnectionsPerIP, 10)
+        XCTAssertEqual(c.listeners[0].http.minBodyRate, 1024)
+        XCTAssertEqual(c.listeners[1].http.minBodyRate, 0)
+        let noShedding = try ConfigLoader.parse(yaml: "runtime: { max_loop_lag: off }\n" + Self.base, file: "edge.yaml")
+        XCTAssertEqual(noShedding.runtime.maxLoopLagMs, 0)
+        XCTAssertThrowsError(try ConfigLoader.parse(yaml: """
+        listeners:
+          - { name: dns, address: "127.0.0.1:5353", protocol: udp, cluster: api, max_connections_per_ip: 3 }
+        clusters:
+          - { name: api, endpoints: ["127.0.0.1:53"] }
+        """, file: "edge.yaml")) {
+            XCTAssertEqual("\($0)", "edge.yaml:2: listeners[0].max_connections_per_ip: max_connections_per_ip applies to tcp and http listeners")
+        }
+    }
+
     /// A small valid config that the error cases below edit one line of.
     static let base = """
     listeners:
@@ -313,7 +352,7 @@ final class ConfigLoaderTests: XCTestCase {
         ("routes wrong type", base.replacingOccurrences(of: "    routes:\n      - cluster: api\n", with: "    routes: api\n"),
          "edge.yaml:4: listeners[0].routes: expected a list, got a scalar ('api')"),
         ("listener not a mapping", "listeners: [ web ]",
-         "edge.yaml:1: listeners[0]: expected a mapping with fields: name, address, protocol, routes, cluster, http, proxy_protocol, proxy_protocol_timeout, tcp, udp"),
+         "edge.yaml:1: listeners[0]: expected a mapping with fields: name, address, protocol, routes, cluster, http, proxy_protocol, proxy_protocol_timeout, tcp, udp, max_connections, max_connections_per_ip"),
         ("missing name", base.replacingOccurrences(of: "  - name: web\n    address", with: "  - address"),
          "edge.yaml:2: listeners[0]: missing required field 'name'"),
         ("bad name", base.replacingOccurrences(of: "- name: web", with: "- name: \"my web\""),
