@@ -265,6 +265,31 @@ final class ClientAbuseTests: EdgeTestCase {
         held.forEach { $0.close() }
     }
 
+    /// Behind a balancer speaking PROXY protocol every connection comes from the
+    /// balancer: the cap applies to the address the header conveys.
+    func testPerClientIPCapUsesProxyProtocolAddress() throws {
+        let h = try startCustom(http: "      header_timeout: 30s",
+                                listener: "    proxy_protocol: accept\n    max_connections_per_ip: 2")
+        func open(_ ip: String) throws -> (RawClient, HTTPResponse) {
+            let c = try RawClient(port: h.listenPort, timeout: 3)
+            try c.send("PROXY TCP4 \(ip) 127.0.0.1 40000 \(h.listenPort)\r\nGET /direct HTTP/1.1\r\nHost: a\r\n\r\n")
+            return (c, try c.readResponse())
+        }
+        let (a1, r1) = try open("203.0.113.7")
+        let (a2, r2) = try open("203.0.113.7")
+        XCTAssertEqual([r1.status, r2.status], [200, 200])
+        let (_, r3) = try open("203.0.113.7")
+        XCTAssertEqual(r3.status, 429)
+        XCTAssertEqual(r3.header("x-edge-error"), "client_connection_limit")
+        let (b1, r4) = try open("203.0.113.8")
+        XCTAssertEqual(r4.status, 200, "another client behind the same balancer is not capped")
+        a1.close()
+        OS.sleepMs(200)
+        let (a3, r5) = try open("203.0.113.7")
+        XCTAssertEqual(r5.status, 200, "closing one connection frees its slot")
+        [a2, b1, a3].forEach { $0.close() }
+    }
+
     // MARK: load shedding
 
     /// A config whose every request costs ~0.5 ms of route matching (2,000

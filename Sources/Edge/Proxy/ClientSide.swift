@@ -21,6 +21,9 @@ extension Reactor {
                     switch readProxyHeader(c) {
                     case .incomplete: if socks[i].eof { closeSock(c) }; return
                     case .invalid: closeSock(c); return
+                    case .overClientLimit:
+                        respondError(c, 429, "too many connections from this address", cause: "client_connection_limit", consume: -1)
+                        return
                     case .complete:
                         scheduleTimer(c, .clientHeader, afterMs: Int64(listenerSettings(c).headerTimeoutMs))
                         continue
@@ -315,7 +318,9 @@ extension Reactor {
         let elapsed = nowMs - exchanges[i].bodyWindowStartMs
         if elapsed < Reactor.bodyRateWindowMs { return false }
         let got = exchanges[i].request.payloadBytes &- exchanges[i].bodyWindowStartBytes
-        let excused = exchanges[i].bodyWindowPaused || socks[i].inHead >= 0 || socks[i].recv != .armed
+        // A client waiting for `100 Continue` that has not come yet is not slow either.
+        let waitingForContinue = exchanges[i].expectContinue
+        let excused = exchanges[i].bodyWindowPaused || socks[i].inHead >= 0 || socks[i].recv != .armed || waitingForContinue
         exchanges[i].bodyWindowStartMs = nowMs
         exchanges[i].bodyWindowStartBytes = exchanges[i].request.payloadBytes
         exchanges[i].bodyWindowPaused = false

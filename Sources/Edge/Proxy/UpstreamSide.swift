@@ -158,6 +158,8 @@ extension Reactor {
                         return
                     }
                     consumeInput(u, head.headLength)
+                    // The client got its `100 Continue` (or another 1xx): from now on its body must flow.
+                    exchanges[ci].expectContinue = false
                     continue
                 }
                 startResponse(c, u, &head, buf)

@@ -92,23 +92,43 @@ extension Reactor {
             }
             ticket.listenerSlot = Int16(l.counterSlot)
         }
-        if l.maxConnectionsPerIP > 0 && peerLength > 0 {
-            let h = hashPeer(peer, listener: l.counterSlot)
-            let ca = a.ipCells + Int(h & UInt64(Admission.ipBuckets - 1))
-            let cb = a.ipCells + Admission.ipBuckets + Int((h >> 32) & UInt64(Admission.ipBuckets - 1))
-            let oldA = edge_atomic_add_i32(ca, 1)
-            let oldB = edge_atomic_add_i32(cb, 1)
-            if min(oldA, oldB) >= l.maxConnectionsPerIP {
-                _ = edge_atomic_add_i32(ca, -1)
-                _ = edge_atomic_add_i32(cb, -1)
+        // PROXY-protocol listeners count the address the header conveys, not the balancer's.
+        if l.maxConnectionsPerIP > 0 && peerLength > 0 && !l.acceptsProxyProtocol {
+            let raw = UnsafeRawPointer(peer)
+            let key: (UInt64, UInt64)
+            if peer.pointee.ss_family == sa_family_t(AF_INET) {
+                // sin_addr sits at offset 4 of sockaddr_in.
+                key = (0, UInt64(raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+            } else {
+                // sin6_addr sits at offset 8 of sockaddr_in6.
+                key = (raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+            }
+            if !admitClientAddress(key, l, &ticket) {
                 releaseAdmission(&ticket)
                 return .clientLimit
             }
-            ticket.perIP = true
-            ticket.bucketA = UInt16(truncatingIfNeeded: h)
-            ticket.bucketB = UInt16(truncatingIfNeeded: h >> 32)
         }
         return nil
+    }
+
+    /// Counts one connection from client address `key` against the listener's
+    /// per-IP cap; false (nothing counted) when the client is at its cap.
+    func admitClientAddress(_ key: (UInt64, UInt64), _ l: CompiledListener, _ ticket: inout AdmissionTicket) -> Bool {
+        let a = admission
+        let h = hashClient(key, listener: l.counterSlot)
+        let ca = a.ipCells + Int(h & UInt64(Admission.ipBuckets - 1))
+        let cb = a.ipCells + Admission.ipBuckets + Int((h >> 32) & UInt64(Admission.ipBuckets - 1))
+        let oldA = edge_atomic_add_i32(ca, 1)
+        let oldB = edge_atomic_add_i32(cb, 1)
+        if min(oldA, oldB) >= l.maxConnectionsPerIP {
+            _ = edge_atomic_add_i32(ca, -1)
+            _ = edge_atomic_add_i32(cb, -1)
+            return false
+        }
+        ticket.perIP = true
+        ticket.bucketA = UInt16(truncatingIfNeeded: h)
+        ticket.bucketB = UInt16(truncatingIfNeeded: h >> 32)
+        return true
     }
 
     func releaseAdmission(_ t: inout AdmissionTicket) {
@@ -122,22 +142,12 @@ extension Reactor {
         t = AdmissionTicket()
     }
 
-    /// Keyed hash of the client address (IPv4: 4 bytes, IPv6: 16) and listener.
-    private func hashPeer(_ peer: UnsafePointer<sockaddr_storage>, listener: Int32) -> UInt64 {
+    /// Keyed hash of a client address (two 64-bit words) and the listener.
+    private func hashClient(_ key: (UInt64, UInt64), listener: Int32) -> UInt64 {
         var h = admission.seed ^ (UInt64(UInt32(bitPattern: listener)) &* 0x9E37_79B9_7F4A_7C15)
-        @inline(__always) func mix(_ v: UInt64) {
-            h = (h ^ v) &* 0xBF58_476D_1CE4_E5B9
-            h ^= h >> 31
-        }
-        let raw = UnsafeRawPointer(peer)
-        if peer.pointee.ss_family == sa_family_t(AF_INET) {
-            // sin_addr sits at offset 4 of sockaddr_in.
-            mix(UInt64(raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
-        } else {
-            // sin6_addr sits at offset 8 of sockaddr_in6.
-            mix(raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-            mix(raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
-        }
+        h = (h ^ key.0) &* 0xBF58_476D_1CE4_E5B9
+        h ^= h >> 31
+        h = (h ^ key.1) &* 0xBF58_476D_1CE4_E5B9
         h = (h ^ (h >> 27)) &* 0x94D0_49BB_1331_11EB
         return h ^ (h >> 31)
     }

@@ -3,7 +3,9 @@ import Glibc
 import Protocols
 
 /// Outcome of reading a PROXY protocol header from a client.
-enum ProxyHeaderStatus { case incomplete, invalid, complete }
+/// `overClientLimit`: a valid header whose client address is at its
+/// max_connections_per_ip cap (HTTP answers 429, TCP closes).
+enum ProxyHeaderStatus { case incomplete, invalid, complete, overClientLimit }
 
 /// PROXY protocol on both sides: listeners with `proxy_protocol: accept` take
 /// the client address from the header (routing, X-Forwarded-For, logs and any
@@ -27,7 +29,7 @@ extension Reactor {
             consumeInput(c, length)
             socks[i].proxyHeaderPending = false
             cancelTimer(c)
-            return .complete
+            return admitProxiedClient(c, address) ? .complete : .overClientLimit
         }
     }
 
@@ -51,8 +53,18 @@ extension Reactor {
             recordProxyAddress(c, address)
             socks[i].proxyHeaderPending = false
             cancelTimer(c)
-            return .complete
+            return admitProxiedClient(c, address) ? .complete : .overClientLimit
         }
+    }
+
+    /// max_connections_per_ip on a PROXY listener applies to the conveyed client
+    /// address (a LOCAL/UNKNOWN header conveys none: not counted).
+    private func admitProxiedClient(_ c: Int32, _ address: ProxyAddress) -> Bool {
+        let l = listenerSettings(c)
+        guard l.maxConnectionsPerIP > 0, address.family == 4 || address.family == 6 else { return true }
+        if admitClientAddress(address.source, l, &socks[Int(c)].admission) { return true }
+        stats.bump(stats.refused[Refusal.clientLimit.rawValue])
+        return false
     }
 
     private func recordProxyAddress(_ c: Int32, _ address: ProxyAddress) {

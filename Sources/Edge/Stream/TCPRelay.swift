@@ -34,7 +34,7 @@ extension Reactor {
     private func streamHeaderReadable(_ c: Int32) {
         switch peekProxyHeader(c) {
         case .incomplete: return
-        case .invalid: closeSock(c)
+        case .invalid, .overClientLimit: closeSock(c)
         case .complete: streamConnect(c)
         }
     }
@@ -46,7 +46,7 @@ extension Reactor {
         if socks[i].proxyHeaderPending {
             switch readProxyHeader(c) {
             case .incomplete: if socks[i].eof { closeSock(c) }; return
-            case .invalid: closeSock(c); return
+            case .invalid, .overClientLimit: closeSock(c); return
             case .complete: break
             }
             streamConnect(c)
