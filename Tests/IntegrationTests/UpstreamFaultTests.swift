@@ -522,6 +522,28 @@ final class UpstreamFaultTests: XCTestCase {
 
     // MARK: 2. RST from the upstream
 
+    /// An upstream that sends hundreds of interim (1xx) heads in one write used
+    /// to overrun the client's 16-entry send ring and trap the worker (found by
+    /// the trap audit). Now the client connection is closed and edge serves on;
+    /// a few 1xx heads still pass through.
+    func testInterimHeadFloodDoesNotCrash() throws {
+        try lab.startFaults("f")
+        try lab.startUpstream("b")
+        try lab.startEdge()
+        for n in [20, 300] {
+            let c = try RawClient(port: lab.listenPort, timeout: 5)
+            try c.send("GET /f/interim-flood?n=\(n) HTTP/1.1\r\nHost: a\r\n\r\n")
+            let (bytes, closed) = c.readToClose(timeout: 5)
+            XCTAssertTrue(closed, "n=\(n): connection must end, got \(bytes.count) bytes")
+            c.close()
+        }
+        let c = try RawClient(port: lab.listenPort, timeout: 5)
+        try c.send("GET /f/interim-flood?n=3 HTTP/1.1\r\nHost: a\r\n\r\n")
+        let r = try c.readResponse(skipInterim: true)
+        XCTAssertEqual(r.status, 200, r.summary)
+        assertAliveAndServing(healthy: "b")
+    }
+
     func testUpstreamResetBeforeResponseIs502() throws {
         try lab.startFaults("f")
         try lab.startFaults("rstacc", mode: "rst-accept")

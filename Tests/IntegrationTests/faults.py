@@ -34,6 +34,7 @@ Paths (mode `path`):
     /te-double          Transfer-Encoding: chunked, chunked
     /bad-chunk          chunked head, then a chunk-size line "zz"
     /interim-hang       "100 Continue", then never anything more
+    /interim-flood?n=N  N "100 Continue" heads in one write, then 200 "ok"
     /trickle-head?ms=N  a valid 200 head, one byte every N ms (default 100)
     /extra              200 "ok" (Content-Length: 2) followed at once by a second,
                         unrequested response ("smuggled"); the connection stays open
@@ -255,6 +256,13 @@ def _handle(sock, mode):
                 send(sock, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nxxxx\r\n0\r\n\r\n")
                 time.sleep(0.05)
                 fin_close(sock)
+                return
+            elif path == "/interim-flood":
+                n = int(q.get("n", ["300"])[0])
+                send(sock, b"HTTP/1.1 100 Continue\r\n\r\n" * n
+                     + b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+                wait_peer_close(sock, 5)
+                sock.close()
                 return
             elif path == "/interim-hang":
                 send(sock, b"HTTP/1.1 100 Continue\r\n\r\n")

@@ -118,7 +118,7 @@ extension Reactor {
     private func startRequest(_ c: Int32, _ head: inout RequestHead, _ buf: UnsafeRawBufferPointer, _ listener: CompiledListener) {
         let i = Int(c)
         stats.bump(stats.requests)
-        socks[i].requestsOnConnection += 1
+        socks[i].requestsOnConnection &+= 1  // unbounded per keep-alive connection; never read as a limit
         cancelTimer(c)
         var ex = Exchange()
         ex.method = head.methodKind

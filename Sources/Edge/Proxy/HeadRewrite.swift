@@ -21,9 +21,11 @@ extension Reactor {
         HeadWriter(buffers.pointer(id) + Int(buffers.end[Int(id)]), capacity: Int(buffers.capacity(id) - buffers.end[Int(id)]))
     }
 
-    /// Queues what `w` wrote; false if it overflowed the head buffer.
+    /// Queues what `w` wrote; false if it overflowed the head buffer or the
+    /// socket's segment ring is full (an upstream flooding 1xx heads in one
+    /// read would otherwise overrun the 16-entry ring and trap on `segCount`).
     @inline(__always) func commitHead(_ slot: Int32, _ id: Int32, _ w: HeadWriter) -> Bool {
-        if w.overflowed { return false }
+        if w.overflowed || segmentRoom(slot) < 1 { return false }
         let p = buffers.pointer(id) + Int(buffers.end[Int(id)])
         enqueue(slot, p, w.count, id: id)
         buffers.end[Int(id)] += Int32(w.count)

@@ -453,7 +453,11 @@ final class Reactor {
             if socks[i].closing { return }
             if res == 0 { socks[i].eof = true }
             else if res == -ENOBUFS {
-                if !socks[i].starved { socks[i].starved = true; starved[Int(starvedCount)] = slot; starvedCount += 1 }
+                // Bounded: a freed slot's stale entry stays listed, so a reused slot can
+                // be listed twice; never write past the `capacity` entries.
+                if !socks[i].starved && starvedCount < capacity {
+                    socks[i].starved = true; starved[Int(starvedCount)] = slot; starvedCount += 1
+                }
                 return
             } else if res == -ECANCELED {
                 if socks[i].relayPending { checkRelayReady(slot) } else { updateRecv(slot) }
