@@ -2,10 +2,14 @@
 #
 #   make deps         install missing Debian packages (apt-get; sudo when not root)
 #   make build        release build of the `edge` binary
-#   make test         deps + release build + all test suites (serially)
+#   make test         deps + release build + all test suites (serially) + fuzz-smoke
+#   make fuzz         scripts/fuzz: libFuzzer on each parser/config target, FUZZ_SECONDS each (default 600)
+#   make fuzz-smoke   build the fuzz targets (Fuzz/, scratch .build-fuzz) and run each ~10 s
 #   make run          deps + build + demo: upstream.py on :9000, edge on :8080
 #   make bench        Benchmarks/run: edge behind nginx, all wrk scenarios, 3 reps (~6 min)
 #   make bench-quick  Benchmarks/run --quick (< 2 min)
+#   make slowhttp     Benchmarks/slowhttp: slowhttptest slowloris + slow body, 5,000 connections, curl probes
+#   make soak         Benchmarks/soak: 30 min mixed load + reloads + upstream restarts; fails on FD/RSS growth or errors
 #   make compare      comparison/run: edge vs nginx/HAProxy/h2o/Caddy -> comparison/RESULTS.md
 #   make dist         static-stdlib binary + tuning + example -> dist/edge-VERSION-linux-ARCH.tar.gz
 #   make clean
@@ -21,7 +25,7 @@ UPSTREAM_PORT ?= 9000
 DEB_PACKAGES := liburing-dev libpcre2-dev curl nginx-light wrk procps
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: deps build test run bench bench-quick compare dist clean
+.PHONY: deps build test run bench bench-quick soak slowhttp compare dist clean fuzz fuzz-smoke
 
 deps:
 	@missing=""; \
@@ -50,8 +54,21 @@ build:
 # Integration tests bind ports and measure RSS/allocations: run serially.
 test: deps build
 	EDGE_BIN=$(EDGE_BIN) $(SWIFT) test
+	$(MAKE) fuzz-smoke
 	@# Smoke run of the benchmark harness: proves it works, says nothing about speed.
 	EDGE_BIN=$(EDGE_BIN) Benchmarks/run --smoke
+	EDGE_BIN=$(EDGE_BIN) Benchmarks/soak --duration 120
+	@# slowhttptest slowloris + slow body, 2,000 connections; generous latency bound for shared CI hosts.
+	EDGE_BIN=$(EDGE_BIN) Benchmarks/slowhttp --connections 2000 --duration 20 --latency-bound-ms 500
+
+# libFuzzer targets in Fuzz/ (own package and scratch dir; see scripts/fuzz).
+FUZZ_SECONDS ?= 600
+fuzz:
+	scripts/fuzz build
+	scripts/fuzz run --seconds $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	scripts/fuzz smoke
 
 run: deps build
 	@set -euo pipefail; \
@@ -66,6 +83,12 @@ bench: deps build
 
 bench-quick: deps build
 	EDGE_BIN=$(EDGE_BIN) Benchmarks/run --quick
+
+soak: deps build
+	EDGE_BIN=$(EDGE_BIN) Benchmarks/soak --duration 1800
+
+slowhttp: deps build
+	EDGE_BIN=$(EDGE_BIN) Benchmarks/slowhttp
 
 compare: deps build
 	EDGE_BIN=$(EDGE_BIN) comparison/run
