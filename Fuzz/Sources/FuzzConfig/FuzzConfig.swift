@@ -37,7 +37,7 @@ let verbose = getenv("FUZZ_CONFIG_VERBOSE") != nil
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzConfig(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
     let text = UnsafeRawBufferPointer(start: size > 0 ? data : nil, count: size)
-    _ = FuzzEntry.loadConfig(text)
+    if let violation = FuzzEntry.loadConfig(text).violation { fatalError(violation) }
     // FUZZ_CONFIG_VERBOSE=1 FuzzConfig FILE...: print what `edge validate` would say.
     if verbose { print(FuzzEntry.describeConfig(text)) }
     return 0

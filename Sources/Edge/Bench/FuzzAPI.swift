@@ -9,7 +9,8 @@ import Protocols
 // names in endpoints are resolved by the loader with getaddrinfo; the fuzz
 // package links a stub that refuses every lookup, so nothing leaves the
 // process there either. Nothing in Edge calls this; it is not a stable API.
-// Any broken invariant is a `fatalError`, which libFuzzer reports as a crash.
+// A broken invariant is returned as a message; the fuzz target turns it into
+// a crash for libFuzzer (nothing here traps).
 
 public enum FuzzEntry {
     /// Requests matched against every listener of a config that loads.
@@ -21,10 +22,11 @@ public enum FuzzEntry {
     ].compactMap { MicroBenchRequest(head: $0) }
 
     /// Loads `bytes` as an Edge YAML config (invalid UTF-8 is replaced, as a
-    /// file read would). Returns true if it is a valid config. A valid config
-    /// is also compiled into a route table and probed; an invalid one must
-    /// yield a `fuzz.yaml[:line]: ...` error message.
-    public static func loadConfig(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    /// file read would). `valid` says whether it is a valid config. A valid
+    /// config is also compiled into a route table and probed; an invalid one
+    /// must yield a `fuzz.yaml[:line]: ...` error message. `violation` names
+    /// the broken invariant, nil when all hold.
+    public static func loadConfig(_ bytes: UnsafeRawBufferPointer) -> (valid: Bool, violation: String?) {
         let text = String(decoding: bytes, as: UTF8.self)
         let config: EdgeConfig
         do {
@@ -32,14 +34,13 @@ public enum FuzzEntry {
         } catch {
             let d = error.description
             if !d.hasPrefix("fuzz.yaml") || error.problem.isEmpty {
-                fatalError("config error message is not `file:line: field: problem`: \(d)")
+                return (false, "config error message is not `file:line: field: problem`: \(d)")
             }
-            return false
+            return (false, nil)
         }
-        if config.listeners.isEmpty { fatalError("a valid config has no listener") }
+        if config.listeners.isEmpty { return (true, "a valid config has no listener") }
         _ = config.summary
-        check(config, RouteTableCompiler.compile(config))
-        return true
+        return (true, check(config, RouteTableCompiler.compile(config)))
     }
 
     /// What `edge validate` would print for the text: the summary line, or the
@@ -52,13 +53,13 @@ public enum FuzzEntry {
         }
     }
 
-    static func check(_ config: EdgeConfig, _ table: RouteTable) {
+    static func check(_ config: EdgeConfig, _ table: RouteTable) -> String? {
         let routeTotal = config.listeners.reduce(0) { $0 + $1.routes.count }
         guard table.listeners.count == config.listeners.count, table.clusters.count == config.clusters.count,
               table.routes.count >= routeTotal else {
-            fatalError("route table shape: \(table.listeners.count) listeners, \(table.clusters.count) clusters, "
-                       + "\(table.routes.count) routes for a config with \(config.listeners.count), "
-                       + "\(config.clusters.count), \(routeTotal)")
+            return "route table shape: \(table.listeners.count) listeners, \(table.clusters.count) clusters, "
+                + "\(table.routes.count) routes for a config with \(config.listeners.count), "
+                + "\(config.clusters.count), \(routeTotal)"
         }
         for l in 0..<table.listeners.count {
             let cl = table.listeners[l]
@@ -66,11 +67,11 @@ public enum FuzzEntry {
             for p in probes {
                 let r = table.match(listener: l, p.view.pointee, worker: 0)
                 if r != -1 && (r < first || r >= end) {
-                    fatalError("listener \(l) matched route \(r), outside its routes \(first)..<\(end)")
+                    return "listener \(l) matched route \(r), outside its routes \(first)..<\(end)"
                 }
             }
         }
-        guard table.clusters.count > 0 else { return }
+        guard table.clusters.count > 0 else { return nil }
         var balancer = ReactorBalancer(table: table, seed: 7)
         defer { balancer.deallocate() }
         let active = UnsafeMutableBufferPointer<Int32>.allocate(capacity: max(table.endpoints.count, 1))
@@ -82,9 +83,10 @@ public enum FuzzEntry {
                 let e = Int(balancer.pick(cluster: Int32(c), request: UnsafePointer(p.view),
                                           active: UnsafePointer(active.baseAddress.unsafelyUnwrapped)))
                 if e != -1 && (e < first || e >= end || e >= table.endpoints.count) {
-                    fatalError("cluster \(c) picked endpoint \(e), outside its endpoints \(first)..<\(end)")
+                    return "cluster \(c) picked endpoint \(e), outside its endpoints \(first)..<\(end)"
                 }
             }
         }
+        return nil
     }
 }
