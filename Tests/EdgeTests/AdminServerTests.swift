@@ -5,11 +5,12 @@ import Synchronization
 
 /// Test double for the server's status view.
 final class FakeStatusProvider: AdminStatusProvider {
-    struct Values { var total = 2, ready = 2, draining = false }
+    struct Values { var total = 2, ready = 2, draining = false, lagging: [(worker: Int, behind: Int)] = [] }
     let values = Mutex(Values())
     var totalWorkers: Int { values.withLock { $0.total } }
     var readyWorkers: Int { values.withLock { $0.ready } }
     var isDraining: Bool { values.withLock { $0.draining } }
+    var laggingWorkers: [(worker: Int, behind: Int)] { values.withLock { $0.lagging } }
     func renderMetrics() -> String { "# TYPE edge_requests_total counter\nedge_requests_total 7\n" }
     func reload() -> ReloadStatus { ReloadStatus(generation: 2, ok: false, message: "t.yaml:3: x: bad", unixTime: 0) }
     var lastReload: ReloadStatus { ReloadStatus(generation: 1, ok: true, message: "initial config", unixTime: 0) }
@@ -28,7 +29,11 @@ final class AdminServerTests: XCTestCase {
         let notReady = AdminRoutes.respond(method: "GET", path: "/health/ready", provider: p)
         XCTAssertEqual(notReady.status, 503)
         XCTAssertEqual(notReady.body, "not ready\n")
-        p.values.withLock { $0.ready = 2; $0.draining = true }
+        p.values.withLock { $0.ready = 2; $0.lagging = [(1, 3)] }
+        let stuck = AdminRoutes.respond(method: "GET", path: "/health/ready", provider: p)
+        XCTAssertEqual(stuck.status, 503)
+        XCTAssertEqual(stuck.body, "not ready: worker 1 is 3 config publication(s) behind\n")
+        p.values.withLock { $0.lagging = []; $0.draining = true }
         XCTAssertEqual(AdminRoutes.respond(method: "GET", path: "/health/ready", provider: p).body, "draining\n")
         XCTAssertEqual(AdminRoutes.respond(method: "POST", path: "/health", provider: p).status, 405)
         let rejected = AdminRoutes.respond(method: "POST", path: "/reload", provider: p)

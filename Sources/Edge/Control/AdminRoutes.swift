@@ -84,6 +84,11 @@ enum AdminRoutes {
         case "/health/ready":
             if provider.isDraining { return AdminResponse(status: 503, body: "draining\n") }
             if !isReady(provider) { return AdminResponse(status: 503, body: "not ready\n") }
+            let lagging = provider.laggingWorkers
+            if !lagging.isEmpty {
+                let list = lagging.map { "worker \($0.worker) is \($0.behind) config publication(s) behind" }.joined(separator: "; ")
+                return AdminResponse(status: 503, body: "not ready: \(list)\n")
+            }
             return AdminResponse(status: 200, body: "ready\n")
         case "/metrics":
             return AdminResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: provider.renderMetrics())

@@ -4,6 +4,8 @@ protocol AdminStatusProvider: AnyObject, Sendable {
     var totalWorkers: Int { get }
     var readyWorkers: Int { get }
     var isDraining: Bool { get }
+    /// Workers still serving an older snapshot well after a publication (stuck), with how many publications behind.
+    var laggingWorkers: [(worker: Int, behind: Int)] { get }
     /// Prometheus text exposition of counters (already formatted).
     func renderMetrics() -> String
     /// Re-reads and publishes the config file (POST /reload).

@@ -15,7 +15,8 @@ final class Reactor {
     let publisher: SnapshotPublisher
     var lastPublication: UnsafeMutableRawPointer? = nil
     /// Live snapshots (see Snapshots.swift); `current` serves new requests.
-    let views: UnsafeMutablePointer<SnapshotView>
+    var views: UnsafeMutablePointer<SnapshotView>
+    var viewCapacity = Reactor.initialViews
     var owned: [RouteTable?]
     var current: Int32 = -1
     let stats: WorkerStats
@@ -76,9 +77,9 @@ final class Reactor {
         loopLagLimitUs = Int64(runtime.maxLoopLagMs) * 1000
         self.publisher = publisher
         self.stats = stats
-        views = .allocate(capacity: Reactor.maxViews)
-        views.initialize(repeating: SnapshotView(), count: Reactor.maxViews)
-        owned = Array(repeating: nil, count: Reactor.maxViews)
+        views = .allocate(capacity: Reactor.initialViews)
+        views.initialize(repeating: SnapshotView(), count: Reactor.initialViews)
+        owned = Array(repeating: nil, count: Reactor.initialViews)
         acceptFd = .allocate(capacity: Reactor.maxAcceptSlots)
         acceptFd.initialize(repeating: -1, count: Reactor.maxAcceptSlots)
         acceptListener = .allocate(capacity: Reactor.maxAcceptSlots)

@@ -26,7 +26,9 @@ struct SnapshotView {
 }
 
 extension Reactor {
-    static let maxViews = 8
+    /// Initial number of view slots; the table doubles when every slot holds a
+    /// live snapshot, so adoption never waits for old requests to finish.
+    static let initialViews = 8
     static let maxAcceptSlots = 64
 
     /// Adopts the latest publication if it changed. Called once per loop turn;
@@ -40,8 +42,8 @@ extension Reactor {
 
     private func adopt(_ pub: Publication, pointer: UnsafeMutableRawPointer) {
         var k = -1
-        for v in 0..<Reactor.maxViews where views[v].table == nil { k = v; break }
-        if k < 0 { return }  // all views busy with old requests: try again next turn
+        for v in 0..<viewCapacity where views[v].table == nil { k = v; break }
+        if k < 0 { k = growViews() }
         let t = pub.table
         owned[k] = t
         var v = SnapshotView()
@@ -154,7 +156,22 @@ extension Reactor {
     }
 
     private func liveViewCount() -> Int {
-        (0..<Reactor.maxViews).filter { views[$0].table != nil }.count
+        (0..<viewCapacity).filter { views[$0].table != nil }.count
+    }
+
+    /// Doubles the view table (control-plane work, once per reload at most);
+    /// returns the first new free slot. Views are addressed by index, so moving
+    /// them invalidates nothing.
+    private func growViews() -> Int {
+        let old = viewCapacity
+        let bigger = UnsafeMutablePointer<SnapshotView>.allocate(capacity: old * 2)
+        bigger.moveInitialize(from: views, count: old)
+        (bigger + old).initialize(repeating: SnapshotView(), count: old)
+        views.deallocate()
+        views = bigger
+        owned.append(contentsOf: Array(repeating: nil, count: old))
+        viewCapacity = old * 2
+        return old
     }
 
     /// Listener settings for a client connection: its request's snapshot while

@@ -89,6 +89,9 @@ struct Sock {
     var writeShut = false
     /// Bytes read from this socket and relayed to its peer.
     var relayedBytes: UInt64 = 0
+    /// Idle timeout of a relay (or UDP session) copied from its listener when it
+    /// let go of its snapshot; 0 while the snapshot is still held.
+    var relayIdleMs: Int32 = 0
     /// A PROXY protocol header must arrive before anything else.
     var proxyHeaderPending = false
     /// The client's address came from a PROXY header (see Reactor.proxyAddresses).

@@ -11,11 +11,16 @@ import Logging
 final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
     let workers: [WorkerStats]
     let reloader: Reloader
+    let publisher: SnapshotPublisher
     private let drainFlag = ManagedAtomic<Bool>(false)
+    /// A worker still behind the latest publication this long after it was
+    /// published is reported stuck (readiness 503); adoption normally takes one loop turn.
+    static let adoptionGraceMs: Int64 = 2_000
 
-    init(workers: [WorkerStats], reloader: Reloader) {
+    init(workers: [WorkerStats], reloader: Reloader, publisher: SnapshotPublisher) {
         self.workers = workers
         self.reloader = reloader
+        self.publisher = publisher
     }
 
     static func run(config: EdgeConfig, configPath: String, logger: Logger) throws -> Int32 {
@@ -36,7 +41,8 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         signal(SIGPIPE, SIG_IGN)
 
         let stats = (0..<count).map { _ in WorkerStats() }
-        let server = EdgeServer(workers: stats, reloader: reloader)
+        let server = EdgeServer(workers: stats, reloader: reloader, publisher: publisher)
+        reloader.attach(workers: stats)
         let runtime = config.runtime
         // Head buffers are sized at start (see Reactor.init); leave room for reloads.
         let headBytes = max(config.listeners.map { $0.http.limits.maxHeaderBytes }.max() ?? 32768, 32768)
@@ -158,6 +164,13 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
     var totalWorkers: Int { workers.count }
     var readyWorkers: Int { workers.filter { $0.state.load(ordering: .relaxed) == 1 }.count }
     var isDraining: Bool { drainFlag.load(ordering: .relaxed) }
+    var laggingWorkers: [(worker: Int, behind: Int)] {
+        guard Reactor.monotonicMs() - publisher.publishedAtMs >= EdgeServer.adoptionGraceMs else { return [] }
+        return workers.indices.compactMap { i in
+            let n = publisher.lag(of: workers[i])
+            return n > 0 ? (i, n) : nil
+        }
+    }
     func reload() -> ReloadStatus { reloader.reload(trigger: "admin") }
     var lastReload: ReloadStatus { reloader.lastStatus }
     func beginDrain() { startDrain() }
@@ -191,6 +204,8 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         family("edge_slow_readers_total", "Responses cut because the client stopped reading for body_timeout.", "counter") { $0.slowReaders.load(ordering: .relaxed) }
         family("edge_worker_cpu", "CPU the worker is pinned to (-1: not pinned).", "gauge") { $0.cpu.load(ordering: .relaxed) }
         family("edge_snapshot_generation", "Config snapshot generation the worker serves new requests with.", "gauge") { $0.adoptedGeneration.load(ordering: .relaxed) }
+        family("edge_worker_snapshot_generation", "Config snapshot generation the worker serves new requests with.", "gauge") { $0.adoptedGeneration.load(ordering: .relaxed) }
+        family("edge_worker_snapshot_lag", "Published config snapshots the worker has not adopted yet (0 = serving the latest).", "gauge") { self.publisher.lag(of: $0) }
         family("edge_snapshots_live", "Snapshots the worker keeps alive (current + ones with in-flight requests).", "gauge") { $0.liveSnapshots.load(ordering: .relaxed) }
         let r = reloader.lastStatus
         out += "# HELP edge_config_last_reload_success Whether the last reload was accepted.\n# TYPE edge_config_last_reload_success gauge\n"

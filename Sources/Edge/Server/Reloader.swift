@@ -8,6 +8,9 @@ struct ReloadStatus: Sendable {
     var ok: Bool
     var message: String
     var unixTime: Int
+    /// Workers serving `generation` when the result was reported, of all workers.
+    var workersAdopted = 0
+    var workers = 0
     var json: String {
         var escaped = ""
         for ch in message.unicodeScalars {
@@ -18,7 +21,7 @@ struct ReloadStatus: Sendable {
             default: if ch.value < 0x20 { escaped += " " } else { escaped.unicodeScalars.append(ch) }
             }
         }
-        return "{\"generation\":\(generation),\"ok\":\(ok),\"time\":\(unixTime),\"message\":\"\(escaped)\"}"
+        return "{\"generation\":\(generation),\"ok\":\(ok),\"time\":\(unixTime),\"workers_adopted\":\(workersAdopted),\"workers\":\(workers),\"message\":\"\(escaped)\"}"
     }
 }
 
@@ -35,6 +38,10 @@ final class Reloader: @unchecked Sendable {
     private var status = ReloadStatus(generation: 0, ok: true, message: "initial config", unixTime: 0)
     /// The config the current snapshot was compiled from (guarded by `mutex`).
     private var running: EdgeConfig
+    /// The reactors' counters, set once they exist (guarded by `mutex`).
+    private var workers: [WorkerStats] = []
+    /// How long a reload waits for every worker to adopt it before answering.
+    static let adoptionWaitMs: Int64 = 1_000
 
     init(configPath: String, config: EdgeConfig, publisher: SnapshotPublisher, listenerSet: ListenerSet, logger: Logger) {
         self.configPath = configPath
@@ -43,6 +50,25 @@ final class Reloader: @unchecked Sendable {
         self.listenerSet = listenerSet
         self.logger = logger
         pthread_mutex_init(&mutex, nil)
+    }
+
+    /// Lets reload results report which workers adopted them.
+    func attach(workers: [WorkerStats]) {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        self.workers = workers
+    }
+
+    /// Waits (bounded) until every worker serves `generation`; returns how many do.
+    /// A worker adopts on its next loop turn (≤ 10 ms when idle), so a worker
+    /// still behind after the wait is stuck and the reload result says so.
+    private func awaitAdoption(_ generation: Int) -> Int {
+        let deadline = Reactor.monotonicMs() + Reloader.adoptionWaitMs
+        while true {
+            let adopted = workers.filter { $0.adoptedGeneration.load(ordering: .acquiring) >= generation }.count
+            if adopted == workers.count || Reactor.monotonicMs() >= deadline { return adopted }
+            usleep(1_000)
+        }
     }
 
     /// Publishes `config` (first start or reload). Throws on listener bind errors.
@@ -81,7 +107,15 @@ final class Reloader: @unchecked Sendable {
             logger.error("reload rejected; keeping the running config", metadata: ["trigger": "\(trigger)", "error": "\(error)"])
             return status
         }
-        status = ReloadStatus(generation: generation, ok: true, message: "reloaded \(configPath)", unixTime: now)
+        let adopted = awaitAdoption(generation)
+        var message = "reloaded \(configPath)"
+        if adopted < workers.count {
+            let behind = workers.indices.filter { workers[$0].adoptedGeneration.load(ordering: .acquiring) < generation }
+            message += "; \(workers.count - adopted) of \(workers.count) workers have not adopted generation \(generation) yet (workers \(behind.map(String.init).joined(separator: ",")))"
+            logger.warning("reload not adopted by every worker", metadata: ["trigger": "\(trigger)", "generation": "\(generation)", "behind": "\(behind)"])
+        }
+        status = ReloadStatus(generation: generation, ok: true, message: message, unixTime: now,
+                              workersAdopted: adopted, workers: workers.count)
         logger.info("reloaded", metadata: ["trigger": "\(trigger)", "generation": "\(generation)"])
         return status
     }

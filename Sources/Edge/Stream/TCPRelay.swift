@@ -80,6 +80,7 @@ extension Reactor {
         stats.bump(stats.upstreamOpened)
         if !sendProxyHeader(client: c, upstream: u) { relayClose(c); return }
         cancelTimer(u)
+        releaseRelaySnapshot(c, u)
         scheduleTimer(c, .relayIdle, afterMs: Int64(streamIdleMs(c)))
         startSplice(c, u)
     }
@@ -93,8 +94,22 @@ extension Reactor {
             cancelTimer(s)
             if socks[Int(s)].recv == .armed { cancelRecv(s) }
         }
+        releaseRelaySnapshot(a, b)
         scheduleTimer(a, .relayIdle, afterMs: Int64(streamIdleMs(a)))
         checkRelayReady(a)
+    }
+
+    /// A relay needs nothing from its snapshot once both sides are connected:
+    /// it keeps its idle timeout and lets the snapshot go, so long-lived relays
+    /// and upgraded connections never hold an old config (nor block reloads).
+    /// The endpoint's in-flight count ends here too (least_connections counts
+    /// requests and connection set-up, not relay lifetime).
+    func releaseRelaySnapshot(_ c: Int32, _ u: Int32) {
+        socks[Int(c)].relayIdleMs = streamIdleMs(c)
+        endExchangeView(c)
+        let v = socks[Int(u)].view
+        socks[Int(u)].view = -1
+        releaseView(v)
     }
 
     /// Flushes bytes received through the buffer ring to the other side; when both
@@ -250,6 +265,7 @@ extension Reactor {
     }
 
     private func streamIdleMs(_ c: Int32) -> Int32 {
+        if socks[Int(c)].relayIdleMs > 0 { return socks[Int(c)].relayIdleMs }
         let ex = exchanges[Int(c)]
         guard ex.view >= 0 else { return 300_000 }
         let l = views[Int(ex.view)].listeners[Int(ex.listener)]

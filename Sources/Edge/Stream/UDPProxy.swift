@@ -63,11 +63,7 @@ extension Reactor {
             if sent < 0 { stats.bump(stats.udpDropped) } else { stats.bump(stats.udpDatagramsOut) }
             moved = true
         }
-        if moved, socks[i].view >= 0 {
-            let l = views[Int(socks[i].view)].listeners
-            let li = Int(acceptListener[a])
-            if li < l.count { scheduleTimer(s, .udpIdle, afterMs: Int64(l[li].udpSessionTimeoutMs)) }
-        }
+        if moved { scheduleTimer(s, .udpIdle, afterMs: Int64(socks[i].relayIdleMs)) }
     }
 
     private func udpOpenSession(_ a: Int, _ from: inout sockaddr_storage, _ len: socklen_t, _ l: CompiledListener) -> Int32 {
@@ -96,8 +92,9 @@ extension Reactor {
         let s = allocSlot(.udpSession, fd: fd)
         if s < 0 { close(fd); return -1 }
         socks[Int(s)].acceptSlot = UInt8(a)
-        socks[Int(s)].view = v
-        retainView(v)
+        // A session needs nothing from the snapshot after connecting: it keeps
+        // its timeout, not the view, so it never holds an old config alive.
+        socks[Int(s)].relayIdleMs = l.udpSessionTimeoutMs
         udpClients[Int(s)] = from
         udpClientLengths[Int(s)] = len
         udpInsert(s, a)
