@@ -7,9 +7,10 @@ import Protocols
 /// lingering close). Runs on the reactor thread; no allocation.
 extension Reactor {
     func clientReadable(_ c: Int32) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
         while !socks[i].closing {
-            switch exchanges[i].phase {
+            switch exchanges[xi].phase {
             case .readingHead:
                 if socks[i].inHead < 0 {
                     if socks[i].eof { closeSock(c) }
@@ -34,17 +35,17 @@ extension Reactor {
                 pumpRequestBody(c)
                 if socks[i].closing { return }
                 if socks[i].eof {
-                    if !exchanges[i].request.done { abortExchange(c); return }
-                    exchanges[i].keepAlive = false
+                    if !exchanges[xi].request.done { abortExchange(c); return }
+                    exchanges[xi].keepAlive = false
                 }
                 refreshClientTimer(c)
                 return
             case .local:
                 discardRequestBody(c)
                 if socks[i].closing { return }
-                if socks[i].eof && !exchanges[i].request.done { closeSock(c); return }
+                if socks[i].eof && !exchanges[xi].request.done { closeSock(c); return }
                 maybeFinishExchange(c)
-                if !socks[i].closing && exchanges[i].phase == .local { refreshClientTimer(c) }
+                if !socks[i].closing && exchanges[xi].phase == .local { refreshClientTimer(c) }
                 return
             case .closing:
                 releaseInput(c)
@@ -58,21 +59,22 @@ extension Reactor {
     }
 
     func clientWritable(_ c: Int32) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
         if socks[i].closing { return }
-        switch exchanges[i].phase {
+        switch exchanges[xi].phase {
         case .proxying:
-            let u = socks[i].peer
-            if u >= 0 && exchanges[i].responseHeadDone {
+            let u = exchanges[xi].upstream
+            if u >= 0 && exchanges[xi].responseHeadDone {
                 upstreamReadable(u)
                 if socks[Int(u)].kind == .upstream && !socks[Int(u)].closing { updateRecv(u) }
             }
             if socks[i].closing { return }
             maybeFinishExchange(c)
-            if !socks[i].closing && exchanges[i].phase == .proxying { refreshClientTimer(c) }
+            if !socks[i].closing && exchanges[xi].phase == .proxying { refreshClientTimer(c) }
         case .local:
             maybeFinishExchange(c)
-            if !socks[i].closing && exchanges[i].phase == .local { refreshClientTimer(c) }
+            if !socks[i].closing && exchanges[xi].phase == .local { refreshClientTimer(c) }
         case .closing:
             lingerIfDrained(c)
         case .upgraded:
@@ -116,11 +118,13 @@ extension Reactor {
     }
 
     private func startRequest(_ c: Int32, _ head: inout RequestHead, _ buf: UnsafeRawBufferPointer, _ listener: CompiledListener) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
         stats.bump(stats.requests)
         socks[i].requestsOnConnection &+= 1  // unbounded per keep-alive connection; never read as a limit
         cancelTimer(c)
         var ex = Exchange()
+        ex.client = c
         ex.method = head.methodKind
         ex.versionMinor = head.versionMinor
         ex.keepAlive = head.keepAlive && !draining && !socks[i].listenerGone
@@ -132,7 +136,7 @@ extension Reactor {
         // The request runs on the current snapshot until it ends, whatever reloads happen.
         ex.view = current
         ex.listener = acceptListener[Int(socks[i].acceptSlot)]
-        exchanges[i] = ex
+        exchanges[xi] = ex
         retainView(current)
         if listener.maxBodyBytes > 0, case .contentLength(let n) = head.framing, n > listener.maxBodyBytes {
             respondError(c, 413, "request body larger than max_body", cause: nil, consume: -1)
@@ -144,7 +148,7 @@ extension Reactor {
             respondError(c, 404, "no route matches this request", cause: "route_not_found", consume: head.headLength)
             return
         }
-        exchanges[i].route = Int32(r)
+        exchanges[xi].route = Int32(r)
         let route = views[Int(ex.view)].routes[r]
         if route.cluster == -1 {
             respondDirect(c, route, consume: head.headLength)
@@ -199,17 +203,18 @@ extension Reactor {
     /// Moves request body bytes from the client to its upstream (or drops them
     /// if the upstream is gone), honouring max_body for chunked bodies.
     func pumpRequestBody(_ c: Int32) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
-        if exchanges[i].request.done { return }
-        let u = socks[i].peer
+        if exchanges[xi].request.done { return }
+        let u = exchanges[xi].upstream
         let dst: Int32 = (u >= 0 && !socks[Int(u)].closing) ? u : -1
-        let result = pumpBody(from: c, to: dst, state: &exchanges[i].request)
+        let result = pumpBody(from: c, to: dst, state: &exchanges[xi].request)
         if let e = result {
             abortRequest(c, status: e.status, reason: e.reason)
             return
         }
         let limit = listenerSettings(c).maxBodyBytes
-        if limit > 0 && exchanges[i].request.payloadBytes > limit {
+        if limit > 0 && exchanges[xi].request.payloadBytes > limit {
             abortRequest(c, status: 413, reason: "request body larger than max_body")
             return
         }
@@ -218,29 +223,32 @@ extension Reactor {
 
     /// A request body turned out bad mid-stream: answer if nothing was sent yet, else cut.
     private func abortRequest(_ c: Int32, status: UInt16, reason: StaticString) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
         stats.bump(stats.clientErrors)
-        let u = socks[i].peer
+        let u = exchanges[xi].upstream
         if u >= 0 { detach(c, u); closeSock(u) }
-        if exchanges[i].responseStarted { closeSock(c); return }
+        if exchanges[xi].responseStarted { closeSock(c); return }
         respondError(c, status, reason, cause: nil, consume: -1)
     }
 
     private func discardRequestBody(_ c: Int32) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
-        if exchanges[i].request.done { return }
-        if pumpBody(from: c, to: -1, state: &exchanges[i].request) != nil {
-            exchanges[i].keepAlive = false
-            exchanges[i].request.done = true
+        if exchanges[xi].request.done { return }
+        if pumpBody(from: c, to: -1, state: &exchanges[xi].request) != nil {
+            exchanges[xi].keepAlive = false
+            exchanges[xi].request.done = true
             releaseInput(c)
         }
     }
 
     /// Ends the exchange once the response is out and the request fully read.
     func maybeFinishExchange(_ c: Int32) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
         if socks[i].segCount > 0 || socks[i].sendInFlight { return }
-        let ex = exchanges[i]
+        let ex = exchanges[xi]
         switch ex.phase {
         case .proxying: if !ex.responseDone { return }
         case .local: break
@@ -249,10 +257,10 @@ extension Reactor {
         }
         if !ex.request.done {
             // Body not read (early response or local answer): we cannot find the next request.
-            exchanges[i].keepAlive = false
+            exchanges[xi].keepAlive = false
         }
-        if !exchanges[i].keepAlive || socks[i].eof {
-            exchanges[i].phase = .closing
+        if !exchanges[xi].keepAlive || socks[i].eof {
+            exchanges[xi].phase = .closing
             lingerIfDrained(c)
             return
         }
@@ -261,7 +269,7 @@ extension Reactor {
             buffers.release(socks[i].outBuf); socks[i].outBuf = -1
         }
         endExchangeView(c)
-        exchanges[i] = Exchange()
+        resetExchange(xi)
         if draining { closeSock(c); return }
         scheduleTimer(c, .clientIdle, afterMs: Int64(listenerSettings(c).idleTimeoutMs))
         if socks[i].inHead >= 0 { clientReadable(c) }
@@ -270,14 +278,15 @@ extension Reactor {
     /// Lingering close: after the last response is sent, shut our write side and
     /// discard input for a moment so the client reads the response instead of an RST.
     func lingerIfDrained(_ c: Int32) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
         if socks[i].segCount > 0 || socks[i].sendInFlight || socks[i].lingering { return }
         socks[i].lingering = true
-        let u = socks[i].peer
+        let u = exchanges[xi].upstream
         if u >= 0 { detach(c, u); closeSock(u) }
         // Nothing unread from the client: a plain close cannot turn into an RST.
-        if socks[i].eof || (exchanges[i].request.done && socks[i].inHead < 0) { closeSock(c); return }
-        shutdown(socks[i].fd, Int32(SHUT_WR))
+        if socks[i].eof || (exchanges[xi].request.done && socks[i].inHead < 0) { closeSock(c); return }
+        transportShutdownWrite(c)
         releaseInput(c)
         scheduleTimer(c, .clientLinger, afterMs: draining ? 200 : 2000)
     }
@@ -285,7 +294,8 @@ extension Reactor {
     /// The client just delivered body bytes or took response bytes: restart its
     /// silence timer.
     func refreshClientTimer(_ c: Int32) {
-        exchanges[Int(c)].clientProgressMs = nowMs
+        let xi = Int(socks[Int(c)].exchange)
+        exchanges[xi].clientProgressMs = nowMs
         scheduleClientTimer(c)
     }
 
@@ -293,13 +303,14 @@ extension Reactor {
     /// (request body to read, or response bytes it has not taken yet). Fires at
     /// body_timeout of silence, or earlier at the end of a min_body_rate window.
     func scheduleClientTimer(_ c: Int32) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
-        let readingBody = !exchanges[i].request.done
+        let readingBody = !exchanges[xi].request.done
         if readingBody || socks[i].segCount > 0 || socks[i].sendInFlight {
             let l = listenerSettings(c)
-            var at = exchanges[i].clientProgressMs + Int64(l.bodyTimeoutMs)
+            var at = exchanges[xi].clientProgressMs + Int64(l.bodyTimeoutMs)
             if readingBody && l.minBodyRate > 0 {
-                at = min(at, exchanges[i].bodyWindowStartMs + Reactor.bodyRateWindowMs)
+                at = min(at, exchanges[xi].bodyWindowStartMs + Reactor.bodyRateWindowMs)
             }
             scheduleTimer(c, .clientBody, afterMs: max(at - nowMs, 1))
         } else if socks[i].timer == .clientBody {
@@ -312,18 +323,19 @@ extension Reactor {
     /// Windows in which Edge itself paused reading (backpressure from a slow
     /// upstream, no buffers) or still holds unread input do not count.
     func requestBodyTooSlow(_ c: Int32) -> Bool {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
         let rate = listenerSettings(c).minBodyRate
-        if rate <= 0 || exchanges[i].request.done { return false }
-        let elapsed = nowMs - exchanges[i].bodyWindowStartMs
+        if rate <= 0 || exchanges[xi].request.done { return false }
+        let elapsed = nowMs - exchanges[xi].bodyWindowStartMs
         if elapsed < Reactor.bodyRateWindowMs { return false }
-        let got = exchanges[i].request.payloadBytes &- exchanges[i].bodyWindowStartBytes
+        let got = exchanges[xi].request.payloadBytes &- exchanges[xi].bodyWindowStartBytes
         // A client waiting for `100 Continue` that has not come yet is not slow either.
-        let waitingForContinue = exchanges[i].expectContinue
-        let excused = exchanges[i].bodyWindowPaused || socks[i].inHead >= 0 || socks[i].recv != .armed || waitingForContinue
-        exchanges[i].bodyWindowStartMs = nowMs
-        exchanges[i].bodyWindowStartBytes = exchanges[i].request.payloadBytes
-        exchanges[i].bodyWindowPaused = false
+        let waitingForContinue = exchanges[xi].expectContinue
+        let excused = exchanges[xi].bodyWindowPaused || socks[i].inHead >= 0 || socks[i].recv != .armed || waitingForContinue
+        exchanges[xi].bodyWindowStartMs = nowMs
+        exchanges[xi].bodyWindowStartBytes = exchanges[xi].request.payloadBytes
+        exchanges[xi].bodyWindowPaused = false
         return !excused && got &* 1000 < UInt64(rate) &* UInt64(elapsed)
     }
 
@@ -348,33 +360,55 @@ extension Reactor {
     func clientFailed(_ c: Int32) { abortExchange(c) }
 
     func abortExchange(_ c: Int32) {
-        let u = socks[Int(c)].peer
+        let x = socks[Int(c)].exchange
+        let u = x >= 0 && exchanges[Int(x)].upstream >= 0 ? exchanges[Int(x)].upstream : socks[Int(c)].peer
         if u >= 0 { detach(c, u); closeSock(u) }
         closeSock(c)
     }
 
-    @inline(__always) func detach(_ c: Int32, _ u: Int32) {
-        socks[Int(c)].peer = -1
-        socks[Int(u)].peer = -1
+    /// Unlinks two sockets (either order): a client's exchange forgets its
+    /// upstream, the upstream its exchange, and a relay pair its peers.
+    @inline(__always) func detach(_ a: Int32, _ b: Int32) {
+        for s in [a, b] {
+            let i = Int(s)
+            socks[i].peer = -1
+            if socks[i].kind == .upstream { socks[i].exchange = -1 }
+            else if socks[i].exchange >= 0 { exchanges[Int(socks[i].exchange)].upstream = -1 }
+        }
+    }
+
+    /// Links exchange of client `c` to upstream `u` (the upstream serves that exchange).
+    @inline(__always) func link(_ c: Int32, _ u: Int32) {
+        let x = socks[Int(c)].exchange
+        exchanges[Int(x)].upstream = u
+        socks[Int(u)].exchange = x
+    }
+
+    /// Client slot of the exchange an upstream socket serves, -1 if none (idle or pooled).
+    @inline(__always) func clientOf(_ u: Int32) -> Int32 {
+        let x = socks[Int(u)].exchange
+        return x >= 0 ? exchanges[Int(x)].client : -1
     }
 
     /// The exchange stops using its snapshot (and its endpoint's in-flight count).
     func endExchangeView(_ c: Int32) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
-        let v = exchanges[i].view
+        let v = exchanges[xi].view
         if v < 0 { return }
-        let e = exchanges[i].countedEndpoint
+        let e = exchanges[xi].countedEndpoint
         if e >= 0, let active = views[Int(v)].active { active[Int(e)] -= 1 }
-        exchanges[i].countedEndpoint = -1
-        exchanges[i].view = -1
+        exchanges[xi].countedEndpoint = -1
+        exchanges[xi].view = -1
         releaseView(v)
     }
 
     func releaseExchangeBuffers(_ c: Int32) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
-        if exchanges[i].requestHeadBuf >= 0 {
-            buffers.release(exchanges[i].requestHeadBuf)
-            exchanges[i].requestHeadBuf = -1
+        if exchanges[xi].requestHeadBuf >= 0 {
+            buffers.release(exchanges[xi].requestHeadBuf)
+            exchanges[xi].requestHeadBuf = -1
         }
     }
 }

@@ -40,6 +40,7 @@ extension Reactor {
     }
 
     func writeRequestHead(to u: Int32, client c: Int32, _ head: inout RequestHead, _ buf: UnsafeRawBufferPointer, _ route: CompiledRoute) -> Bool {
+        let xi = Int(socks[Int(c)].exchange)
         let id = outBuffer(u)
         if id < 0 { return false }
         var w = headWriter(id)
@@ -68,7 +69,7 @@ extension Reactor {
         w.append(" HTTP/1.1\r\n")
         var hasRequestId = false
         let headers = UnsafeBufferPointer(headerTable)
-        let v = Int(exchanges[Int(c)].view)
+        let v = Int(exchanges[xi].view)
         let rewritesHost = route.hostRewrite.count > 0
         for k in 0..<head.headerCount {
             let f = headerTable[k]
@@ -93,7 +94,7 @@ extension Reactor {
         // Upgrade (WebSocket...) passes through for bodiless requests; the
         // connection turns raw only if the upstream really answers 101.
         let upgrading = head.wantsUpgrade && head.framing == .none
-        exchanges[Int(c)].upgradeRequested = upgrading
+        exchanges[xi].upgradeRequested = upgrading
         if upgrading {
             for k in 0..<head.headerCount where headerTable[k].kind == .upgrade {
                 w.append("Upgrade: "); w.append(buf, range: headerTable[k].value); w.append("\r\n")
@@ -130,14 +131,13 @@ extension Reactor {
         let start = buffers.end[Int(id)]
         guard commitHead(u, id, w) else { return false }
         // Kept for one resend if the pooled connection turns out stale.
-        let ex = Int(c)
-        if exchanges[ex].requestHeadBuf >= 0 { buffers.release(exchanges[ex].requestHeadBuf) }
+        if exchanges[xi].requestHeadBuf >= 0 { buffers.release(exchanges[xi].requestHeadBuf) }
         if start == 0 {
             buffers.retain(id)
-            exchanges[ex].requestHeadBuf = id
-            exchanges[ex].requestHeadLength = Int32(w.count)
+            exchanges[xi].requestHeadBuf = id
+            exchanges[xi].requestHeadLength = Int32(w.count)
         } else {
-            exchanges[ex].requestHeadBuf = -1
+            exchanges[xi].requestHeadBuf = -1
         }
         return true
     }
@@ -159,6 +159,7 @@ extension Reactor {
 
     /// Response head to the client. `interim` for 1xx (no connection handling).
     func writeResponseHead(to c: Int32, _ head: inout ResponseHead, _ buf: UnsafeRawBufferPointer, interim: Bool) -> Bool {
+        let xi = Int(socks[Int(c)].exchange)
         let id = outBuffer(c)
         if id < 0 { return false }
         let ci = Int(c)
@@ -172,9 +173,9 @@ extension Reactor {
         var length: UInt64? = nil
         if case .contentLength(let n) = head.framing { length = n }
         let headers = UnsafeBufferPointer(headerTable)
-        let v = exchanges[ci].view
+        let v = exchanges[xi].view
         var route: CompiledRoute? = nil
-        if !interim && v >= 0 && exchanges[ci].route >= 0 { route = views[Int(v)].routes[Int(exchanges[ci].route)] }
+        if !interim && v >= 0 && exchanges[xi].route >= 0 { route = views[Int(v)].routes[Int(exchanges[xi].route)] }
         let edits = route?.responseEditCount ?? 0
         for k in 0..<head.headerCount {
             let f = headerTable[k]
@@ -194,11 +195,11 @@ extension Reactor {
             return commitHead(c, id, w)
         }
         if !interim {
-            if chunked && !exchanges[ci].response.dechunk { w.append("Transfer-Encoding: chunked\r\n") }
+            if chunked && !exchanges[xi].response.dechunk { w.append("Transfer-Encoding: chunked\r\n") }
             if let length { w.append("Content-Length: "); w.appendDecimal(length); w.append("\r\n") }
             w.append("Via: 1.1 edge\r\n")
-            if !exchanges[ci].keepAlive { w.append("Connection: close\r\n") }
-            else if exchanges[ci].versionMinor == 0 { w.append("Connection: keep-alive\r\n") }
+            if !exchanges[xi].keepAlive { w.append("Connection: close\r\n") }
+            else if exchanges[xi].versionMinor == 0 { w.append("Connection: keep-alive\r\n") }
         }
         w.append("\r\n")
         return commitHead(c, id, w)

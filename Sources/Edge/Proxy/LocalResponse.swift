@@ -15,8 +15,9 @@ extension Reactor {
     /// discarding any body (connection may stay open), or -1 to answer and close
     /// (framing in doubt: nothing more is read as a request).
     func respondError(_ c: Int32, _ status: UInt16, _ reason: StaticString, cause: StaticString?, consume: Int) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
-        if consume < 0 { exchanges[i].keepAlive = false }
+        if consume < 0 { exchanges[xi].keepAlive = false }
         decideLocalKeepAlive(c)
         let id = outBuffer(c)
         if id < 0 { closeSock(c); return }
@@ -28,9 +29,9 @@ extension Reactor {
         w.appendDecimal(UInt64(bodyLength))
         w.append("\r\n")
         if let cause { w.append("x-edge-error: "); w.append(cause); w.append("\r\n") }
-        w.append(exchanges[i].keepAlive ? "" : "Connection: close\r\n")
+        w.append(exchanges[xi].keepAlive ? "" : "Connection: close\r\n")
         w.append("\r\n")
-        if exchanges[i].method != .head {
+        if exchanges[xi].method != .head {
             w.append(phrase); w.append(": "); w.append(reason); w.append("\n")
         }
         guard commitHead(c, id, w) else { closeSock(c); return }
@@ -38,16 +39,17 @@ extension Reactor {
     }
 
     func respondDirect(_ c: Int32, _ route: CompiledRoute, consume: Int) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
         decideLocalKeepAlive(c)
         let id = outBuffer(c)
         if id < 0 { closeSock(c); return }
         var w = headWriter(id)
         w.append(route.directHead.buffer)
-        w.append(exchanges[i].keepAlive ? "" : "Connection: close\r\n")
+        w.append(exchanges[xi].keepAlive ? "" : "Connection: close\r\n")
         w.append("\r\n")
         guard commitHead(c, id, w) else { closeSock(c); return }
-        if exchanges[i].method != .head, let body = route.directBody.base, route.directBody.count > 0 {
+        if exchanges[xi].method != .head, let body = route.directBody.base, route.directBody.count > 0 {
             enqueue(c, body, route.directBody.count, id: -1)
         }
         finishLocal(c, consume: consume)
@@ -56,40 +58,43 @@ extension Reactor {
     /// A local answer keeps the connection only if the request body is small
     /// enough to read and drop, and the client is not waiting for 100-continue.
     private func decideLocalKeepAlive(_ c: Int32) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
-        let body = exchanges[i].request
+        let body = exchanges[xi].request
         switch body.mode {
         case .none: break
         case .length:
-            if body.remaining > Reactor.maxDiscardBody || exchanges[i].expectContinue { exchanges[i].keepAlive = false }
+            if body.remaining > Reactor.maxDiscardBody || exchanges[xi].expectContinue { exchanges[xi].keepAlive = false }
         case .chunked, .untilClose:
-            exchanges[i].keepAlive = false
+            exchanges[xi].keepAlive = false
         }
-        if draining { exchanges[i].keepAlive = false }
+        if draining { exchanges[xi].keepAlive = false }
     }
 
     private func finishLocal(_ c: Int32, consume: Int) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
-        exchanges[i].responseStarted = true
-        exchanges[i].responseDone = true
-        if consume >= 0 && exchanges[i].keepAlive {
+        exchanges[xi].responseStarted = true
+        exchanges[xi].responseDone = true
+        if consume >= 0 && exchanges[xi].keepAlive {
             consumeInput(c, consume)
-            exchanges[i].phase = .local
+            exchanges[xi].phase = .local
         } else {
             releaseInput(c)
-            exchanges[i].request.done = true
-            exchanges[i].phase = .closing
+            exchanges[xi].request.done = true
+            exchanges[xi].phase = .closing
         }
         flush(c)
         // The client must take the answer (and send any body) without stalling.
         refreshClientTimer(c)
-        if exchanges[i].phase == .local {
+        if exchanges[xi].phase == .local {
             // Drop whatever body already arrived; more is dropped as it comes.
             clientReadable(c)
         }
     }
 
     func timerFired(_ slot: Int32) {
+        let xi = Int(socks[Int(slot)].exchange)
         let i = Int(slot)
         let kind = socks[i].timer
         socks[i].timer = .none
@@ -105,13 +110,13 @@ extension Reactor {
             stats.bump(stats.clientErrors)
             respondError(slot, 408, "request head not received in time", cause: nil, consume: -1)
         case .clientBody:
-            let silentMs = nowMs - exchanges[i].clientProgressMs
+            let silentMs = nowMs - exchanges[xi].clientProgressMs
             let tooSlow = requestBodyTooSlow(slot)
             if !tooSlow && silentMs < Int64(listenerSettings(slot).bodyTimeoutMs) {
                 scheduleClientTimer(slot)  // a rate window ended and the client kept up
                 return
             }
-            if exchanges[i].request.done {
+            if exchanges[xi].request.done {
                 // Slow reader: reset instead of FIN so the kernel drops the
                 // megabytes still queued for it now rather than trickling them out.
                 stats.bump(stats.slowReaders)
@@ -120,8 +125,8 @@ extension Reactor {
             } else {
                 stats.bump(stats.slowBodies)
             }
-            if exchanges[i].phase == .proxying && !exchanges[i].responseStarted && !exchanges[i].request.done {
-                let u = socks[i].peer
+            if exchanges[xi].phase == .proxying && !exchanges[xi].responseStarted && !exchanges[xi].request.done {
+                let u = exchanges[xi].upstream
                 if u >= 0 { detach(slot, u); closeSock(u) }
                 stats.bump(stats.clientErrors)
                 if tooSlow {
@@ -133,17 +138,17 @@ extension Reactor {
                 abortExchange(slot)
             }
         case .upstreamConnect:
-            let c = socks[i].peer
+            let c = clientOf(slot)
             stats.bump(stats.upstreamErrors)
             if c >= 0 { failExchange(c, slot, 504, "upstream connect timed out", cause: "upstream_connect_timeout") }
             else { closeSock(slot) }
         case .upstreamResponse:
-            let c = socks[i].peer
+            let c = clientOf(slot)
             stats.bump(stats.upstreamErrors)
             if c >= 0 { failExchange(c, slot, 504, "upstream did not respond in time", cause: "upstream_timeout") }
             else { closeSock(slot) }
         case .upstreamBody:
-            let c = socks[i].peer
+            let c = clientOf(slot)
             if c >= 0 { failExchange(c, slot, 504, "upstream stalled", cause: "upstream_timeout") }
             else { closeSock(slot) }
         case .upstreamIdle:

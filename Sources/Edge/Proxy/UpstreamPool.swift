@@ -58,10 +58,8 @@ extension Reactor {
         socks[Int(u)].endpoint = e
         socks[Int(u)].view = v
         retainView(v)
-        let s = sqe()
         let addr = UnsafeMutableRawPointer(ep) + (MemoryLayout<CompiledEndpoint>.offset(of: \.address) ?? 0)
-        io_uring_prep_connect(s, fd, addr.assumingMemoryBound(to: sockaddr.self), ep.pointee.length)
-        io_uring_sqe_set_data64(s, UserData.make(.connect, u, socks[Int(u)].gen))
+        ring.connect(fd, addr.assumingMemoryBound(to: sockaddr.self), ep.pointee.length, tag(.connect, u))
         socks[Int(u)].ops += 1
         let cluster = views[Int(v)].clusters[Int(ep.pointee.cluster)]
         scheduleTimer(u, .upstreamConnect, afterMs: Int64(cluster.connectTimeoutMs))
@@ -90,7 +88,7 @@ extension Reactor {
             buffers.release(socks[ui].outBuf)
             socks[ui].outBuf = -1
         }
-        socks[ui].peer = -1
+        socks[ui].exchange = -1
         socks[ui].pooled = true
         slots[e * Int(view.poolCapacity) + Int(counts[e])] = u
         counts[e] += 1

@@ -7,8 +7,9 @@ import Protocols
 /// met a stale pooled connection.
 extension Reactor {
     func startProxy(_ c: Int32, _ route: CompiledRoute, _ head: inout RequestHead, _ buf: UnsafeRawBufferPointer, _ req: inout RequestView) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
-        let v = exchanges[i].view
+        let v = exchanges[xi].view
         let cluster = route.cluster == -2 ? pickSplit(v, route) : route.cluster
         let e = pickEndpoint(v, cluster, &req)
         if e < 0 {
@@ -21,7 +22,7 @@ extension Reactor {
             return
         }
         if let active = views[Int(v)].active { active[Int(e)] += 1 }
-        exchanges[i].countedEndpoint = e
+        exchanges[xi].countedEndpoint = e
         let u = acquireUpstream(v, e)
         if u < 0 {
             respondError(c, 502, "cannot open an upstream connection", cause: "upstream_connect_failed", consume: head.headLength)
@@ -33,10 +34,9 @@ extension Reactor {
             return
         }
         consumeInput(c, head.headLength)
-        exchanges[i].phase = .proxying
-        exchanges[i].timeoutMs = route.timeoutMs
-        socks[i].peer = u
-        socks[Int(u)].peer = c
+        exchanges[xi].phase = .proxying
+        exchanges[xi].timeoutMs = route.timeoutMs
+        link(c, u)
         pumpRequestBody(c)
         if socks[i].closing || socks[Int(u)].closing { return }
         if socks[Int(u)].connected {
@@ -47,9 +47,10 @@ extension Reactor {
     }
 
     func onConnect(_ u: Int32, _ res: Int32) {
+        let xi = Int(socks[Int(u)].exchange)
         let i = Int(u)
         if socks[i].closing { return }
-        let c = socks[i].peer
+        let c = clientOf(u)
         if res < 0 {
             stats.bump(stats.upstreamErrors)
             if c >= 0 {
@@ -75,7 +76,7 @@ extension Reactor {
             return
         }
         if c >= 0 {
-            scheduleTimer(u, .upstreamResponse, afterMs: Int64(exchanges[Int(c)].timeoutMs))
+            scheduleTimer(u, .upstreamResponse, afterMs: Int64(exchanges[xi].timeoutMs))
             flush(u)
         } else {
             closeSock(u)
@@ -83,29 +84,31 @@ extension Reactor {
     }
 
     func upstreamWritable(_ u: Int32) {
-        let c = socks[Int(u)].peer
+        let xi = Int(socks[Int(u)].exchange)
+        let c = clientOf(u)
         guard c >= 0 else { return }
         let ci = Int(c)
-        if !exchanges[ci].responseHeadDone {
-            scheduleTimer(u, .upstreamResponse, afterMs: Int64(exchanges[ci].timeoutMs))
+        if !exchanges[xi].responseHeadDone {
+            scheduleTimer(u, .upstreamResponse, afterMs: Int64(exchanges[xi].timeoutMs))
         }
-        if exchanges[ci].phase == .proxying && !exchanges[ci].request.done {
+        if exchanges[xi].phase == .proxying && !exchanges[xi].request.done {
             pumpRequestBody(c)
             if !socks[ci].closing { updateRecv(c); refreshClientTimer(c) }
         }
     }
 
     func upstreamReadable(_ u: Int32) {
+        let xi = Int(socks[Int(u)].exchange)
         let ui = Int(u)
         if socks[ui].relayPending { checkRelayReady(u); return }
-        let c = socks[ui].peer
+        let c = clientOf(u)
         if c < 0 {
             // Idle pooled connection: data or EOF means it is no longer usable.
             closeSock(u)
             return
         }
         let ci = Int(c)
-        while !exchanges[ci].responseHeadDone {
+        while !exchanges[xi].responseHeadDone {
             if socks[ui].inHead < 0 {
                 if socks[ui].eof { upstreamEndedEarly(u, c) } else { flush(c) }  // relay any 1xx now
                 return
@@ -118,7 +121,7 @@ extension Reactor {
             let buf = buffers.bytes(h)
             var head = ResponseHead()
             let limits = listenerSettings(c).limits
-            switch HTTP1Parser.parseResponse(buf, limits: limits, requestMethod: exchanges[ci].method, head: &head, headers: headerTable) {
+            switch HTTP1Parser.parseResponse(buf, limits: limits, requestMethod: exchanges[xi].method, head: &head, headers: headerTable) {
             case .incomplete:
                 if socks[ui].eof {
                     stats.bump(stats.upstreamErrors)
@@ -136,7 +139,7 @@ extension Reactor {
             case .complete:
                 if head.status < 200 {
                     if head.status == 101 {
-                        guard exchanges[ci].upgradeRequested else {
+                        guard exchanges[xi].upgradeRequested else {
                             failExchange(c, u, 502, "upstream switched protocols without an upgrade request", cause: "upstream_bad_response")
                             return
                         }
@@ -145,9 +148,9 @@ extension Reactor {
                             return
                         }
                         consumeInput(u, head.headLength)
-                        exchanges[ci].responseStarted = true
-                        exchanges[ci].responseHeadDone = true
-                        exchanges[ci].phase = .upgraded
+                        exchanges[xi].responseStarted = true
+                        exchanges[xi].responseHeadDone = true
+                        exchanges[xi].phase = .upgraded
                         releaseExchangeBuffers(c)
                         flush(c)
                         beginRelay(c, u)
@@ -159,7 +162,7 @@ extension Reactor {
                     }
                     consumeInput(u, head.headLength)
                     // The client got its `100 Continue` (or another 1xx): from now on its body must flow.
-                    exchanges[ci].expectContinue = false
+                    exchanges[xi].expectContinue = false
                     continue
                 }
                 startResponse(c, u, &head, buf)
@@ -167,70 +170,73 @@ extension Reactor {
             }
         }
         // Body.
-        if let _ = pumpBody(from: u, to: c, state: &exchanges[ci].response) {
+        if let _ = pumpBody(from: u, to: c, state: &exchanges[xi].response) {
             stats.bump(stats.upstreamErrors)
             detach(c, u); closeSock(u)
             flush(c)
-            exchanges[ci].keepAlive = false
-            exchanges[ci].phase = .closing
+            exchanges[xi].keepAlive = false
+            exchanges[xi].phase = .closing
             lingerIfDrained(c)
             return
         }
-        if !exchanges[ci].response.done && socks[ui].eof && socks[ui].inHead < 0 {
-            if exchanges[ci].response.mode == .untilClose {
-                exchanges[ci].response.done = true
+        if !exchanges[xi].response.done && socks[ui].eof && socks[ui].inHead < 0 {
+            if exchanges[xi].response.mode == .untilClose {
+                exchanges[xi].response.done = true
             } else {
                 // Upstream died mid-body: deliver what we have, then close the client.
                 stats.bump(stats.upstreamErrors)
                 detach(c, u); closeSock(u)
                 flush(c)
-                exchanges[ci].keepAlive = false
-                exchanges[ci].phase = .closing
+                exchanges[xi].keepAlive = false
+                exchanges[xi].phase = .closing
                 lingerIfDrained(c)
                 return
             }
         }
-        if exchanges[ci].response.done {
+        if exchanges[xi].response.done {
             finishResponse(c, u)
         } else {
             scheduleTimer(u, .upstreamBody, afterMs: Int64(listenerSettings(c).bodyTimeoutMs))
         }
         flush(c)
-        if !socks[ci].closing && exchanges[ci].phase == .proxying { refreshClientTimer(c) }
+        if !socks[ci].closing && exchanges[xi].phase == .proxying { refreshClientTimer(c) }
         maybeFinishExchange(c)
     }
 
     private func startResponse(_ c: Int32, _ u: Int32, _ head: inout ResponseHead, _ buf: UnsafeRawBufferPointer) {
+        let xi = Int(socks[Int(c)].exchange)
         let ci = Int(c)
-        exchanges[ci].response.reset(head.framing)
-        if head.framing == .chunked && exchanges[ci].versionMinor == 0 { exchanges[ci].response.dechunk = true }
-        if head.framing == .untilClose || exchanges[ci].response.dechunk || draining { exchanges[ci].keepAlive = false }
-        if head.framing == .untilClose || !head.keepAlive { exchanges[ci].upstreamReusable = false }
+        exchanges[xi].response.reset(head.framing)
+        if head.framing == .chunked && exchanges[xi].versionMinor == 0 { exchanges[xi].response.dechunk = true }
+        if head.framing == .untilClose || exchanges[xi].response.dechunk || draining { exchanges[xi].keepAlive = false }
+        if head.framing == .untilClose || !head.keepAlive { exchanges[xi].upstreamReusable = false }
         guard writeResponseHead(to: c, &head, buf, interim: false) else {
             failExchange(c, u, 502, "response head too large", cause: "upstream_bad_response")
             return
         }
         consumeInput(u, head.headLength)
-        exchanges[ci].responseHeadDone = true
-        exchanges[ci].responseStarted = true
+        exchanges[xi].responseHeadDone = true
+        exchanges[xi].responseStarted = true
         releaseExchangeBuffers(c)
     }
 
     /// Response fully received: the upstream goes back to the pool (or closes)
     /// and the client finishes once its output drains.
     private func finishResponse(_ c: Int32, _ u: Int32) {
+        let xi = Int(socks[Int(c)].exchange)
         let ci = Int(c)
-        exchanges[ci].responseDone = true
+        exchanges[xi].responseDone = true
         detach(c, u)
-        let reusable = exchanges[ci].upstreamReusable && exchanges[ci].request.done
+        let reusable = exchanges[xi].upstreamReusable && exchanges[xi].request.done
             && socks[Int(u)].inHead < 0 && !socks[Int(u)].eof && socks[Int(u)].segCount == 0 && !socks[Int(u)].sendInFlight
         if reusable { poolRelease(u) } else { closeSock(u) }
     }
 
     /// The upstream closed (or reset) before a complete response head.
     private func upstreamEndedEarly(_ u: Int32, _ c: Int32) {
+        let xi = Int(socks[Int(u)].exchange)
         let ci = Int(c)
-        let ex = exchanges[ci]
+        let ex = exchanges[xi]
         if socks[Int(u)].reused && !ex.retried && ex.request.mode == .none && ex.requestHeadBuf >= 0 {
             // A pooled connection the upstream had already closed: resend once on a fresh one.
             if retryOnFreshConnection(c, u) { return }
@@ -244,9 +250,10 @@ extension Reactor {
     }
 
     func upstreamFailed(_ u: Int32, sendError: Int32) {
-        let c = socks[Int(u)].peer
+        let xi = Int(socks[Int(u)].exchange)
+        let c = clientOf(u)
         guard c >= 0 else { closeSock(u); return }
-        let ex = exchanges[Int(c)]
+        let ex = exchanges[xi]
         if socks[Int(u)].reused && !ex.retried && ex.request.mode == .none && ex.requestHeadBuf >= 0 && !ex.responseHeadDone {
             if retryOnFreshConnection(c, u) { return }
         }
@@ -255,26 +262,27 @@ extension Reactor {
     }
 
     private func retryOnFreshConnection(_ c: Int32, _ u: Int32) -> Bool {
+        let xi = Int(socks[Int(c)].exchange)
         let ci = Int(c)
         let e = socks[Int(u)].endpoint
         let v = socks[Int(u)].view
         detach(c, u)
         closeSock(u)
-        exchanges[ci].retried = true
+        exchanges[xi].retried = true
         let n = connectUpstream(v, e)
         guard n >= 0 else { return false }
-        let id = exchanges[ci].requestHeadBuf
-        enqueue(n, buffers.pointer(id), Int(exchanges[ci].requestHeadLength), id: id)
-        socks[ci].peer = n
-        socks[Int(n)].peer = c
+        let id = exchanges[xi].requestHeadBuf
+        enqueue(n, buffers.pointer(id), Int(exchanges[xi].requestHeadLength), id: id)
+        link(c, n)
         return true
     }
 
     /// Ends the exchange with an error status if nothing was sent yet, or cuts
     /// the client connection if the response had already started.
     func failExchange(_ c: Int32, _ u: Int32, _ status: UInt16, _ reason: StaticString, cause: StaticString) {
+        let xi = Int(socks[Int(c)].exchange)
         let ci = Int(c)
-        if socks[ci].isStream || exchanges[ci].phase == .upgraded {
+        if socks[ci].isStream || exchanges[xi].phase == .upgraded {
             // Raw relays have no HTTP to answer with: the client connection closes.
             if u >= 0 { detach(c, u); closeSock(u) }
             closeSock(c)
@@ -282,9 +290,9 @@ extension Reactor {
         }
         if u >= 0 { detach(c, u); closeSock(u) }
         if socks[ci].closing { return }
-        if exchanges[ci].responseStarted {
-            exchanges[ci].keepAlive = false
-            exchanges[ci].phase = .closing
+        if exchanges[xi].responseStarted {
+            exchanges[xi].keepAlive = false
+            exchanges[xi].phase = .closing
             flush(c)
             lingerIfDrained(c)
             return

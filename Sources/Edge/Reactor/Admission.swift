@@ -166,9 +166,7 @@ extension Reactor {
             case .connectionLimit, .tableFull:
                 text = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 42\r\nx-edge-error: connection_limit\r\nConnection: close\r\n\r\nService Unavailable: too many connections\n"
             }
-            // A fresh socket's send buffer is empty: this never blocks or splits.
-            _ = send(fd, text.utf8Start, text.utf8CodeUnitCount, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
-            shutdown(fd, Int32(SHUT_WR))
+            Transport.writeRefusal(fd, .plain, text)
         }
         close(fd)
     }

@@ -21,11 +21,17 @@ final class Reactor {
     var current: Int32 = -1
     let stats: WorkerStats
     let uring: UnsafeMutablePointer<io_uring>
+    /// Where every submission is prepared (Ring.swift).
+    let ring: Ring
     var buffers: BufferTable
     let wheel: TimerWheel
     let capacity: Int32
     let socks: UnsafeMutablePointer<Sock>
+    /// Exchange table (see Exchange/ExchangeTable.swift), indexed by exchange id.
     let exchanges: UnsafeMutablePointer<Exchange>
+    let freeExchangeIds: UnsafeMutablePointer<Int32>
+    var freeExchangeCount: Int32 = 0
+    var freshExchange: Int32 = 0
     let segments: UnsafeMutablePointer<Segment>
     let iovecs: UnsafeMutablePointer<iovec>
     let messages: UnsafeMutablePointer<msghdr>
@@ -105,6 +111,7 @@ final class Reactor {
             rc = io_uring_queue_init_params(4096, uring, &p)
         }
         if rc < 0 { throw ReactorError.system("io_uring_queue_init", -rc) }
+        ring = Ring(uring: uring)
 
         capacity = Int32(max(64, runtime.maxConnectionsPerWorker) * 2)
         // Head buffers are sized once, at start: a reload may lower max_header_bytes
@@ -116,6 +123,7 @@ final class Reactor {
         wheel = TimerWheel(capacity: Int(capacity), nowMs: nowMs)
         socks = lazyArray(Int(capacity))
         exchanges = lazyArray(Int(capacity))
+        freeExchangeIds = lazyArray(Int(capacity))
         segments = lazyArray(Int(capacity) * Reactor.segmentsPerSlot)
         iovecs = lazyArray(Int(capacity) * Reactor.segmentsPerSlot)
         messages = lazyArray(Int(capacity))
@@ -201,34 +209,30 @@ final class Reactor {
 
     // MARK: Submission helpers
 
-    @inline(__always) func sqe() -> UnsafeMutablePointer<io_uring_sqe> {
-        if let s = io_uring_get_sqe(uring) { return s }
-        _ = io_uring_submit(uring)
-        // The SQ was just flushed, so a slot is free now.
-        return io_uring_get_sqe(uring).unsafelyUnwrapped
+    /// Tag of operation `op` on socket `slot` in its current generation.
+    @inline(__always) func tag(_ op: Op, _ slot: Int32) -> Tag {
+        Tag(op, SlotID(raw: slot), gen: socks[Int(slot)].gen)
+    }
+
+    /// Cancels `op` on `slot`; the cancellation counts as one more operation in flight.
+    func cancelOp(_ op: Op, _ slot: Int32) {
+        ring.cancel(tag(op, slot), tag(.cancel, slot))
+        socks[Int(slot)].ops += 1
     }
 
     func armAccept(_ i: Int) {
-        let s = sqe()
-        // Non-blocking: splice(2) on a blocking socket would wait inside the reactor.
-        io_uring_prep_multishot_accept(s, acceptFd[i], nil, nil, Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue))
-        io_uring_sqe_set_data64(s, UserData.make(.accept, Int32(i), 0))
+        ring.acceptMultishot(acceptFd[i], Tag(.accept, acceptSlot: i))
         acceptArmed[i] = true
     }
 
     @inline(__always) func armRecv(_ slot: Int32) {
-        let s = sqe()
-        edge_prep_recv_multishot(s, socks[Int(slot)].fd, buffers.groupId)
-        io_uring_sqe_set_data64(s, UserData.make(.recv, slot, socks[Int(slot)].gen))
+        ring.recvMultishot(socks[Int(slot)].fd, group: buffers.groupId, tag(.recv, slot))
         socks[Int(slot)].ops += 1
         socks[Int(slot)].recv = .armed
     }
 
     func cancelRecv(_ slot: Int32) {
-        let s = sqe()
-        io_uring_prep_cancel64(s, UserData.make(.recv, slot, socks[Int(slot)].gen), 0)
-        io_uring_sqe_set_data64(s, UserData.make(.cancel, slot, socks[Int(slot)].gen))
-        socks[Int(slot)].ops += 1
+        cancelOp(.recv, slot)
         socks[Int(slot)].recv = .cancelling
     }
 
@@ -242,7 +246,7 @@ final class Reactor {
         else if !want && s.recv == .armed {
             cancelRecv(slot)
             // Edge, not the client, is holding the body back: excuse this rate window.
-            if s.kind == .client { exchanges[Int(slot)].bodyWindowPaused = true }
+            if s.kind == .client && s.exchange >= 0 { exchanges[Int(s.exchange)].bodyWindowPaused = true }
         }
     }
 
@@ -294,18 +298,9 @@ final class Reactor {
         let fd = socks[i].fd
         if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
         if socks[i].recv == .armed { cancelRecv(slot) }
-        for (armed, op) in [(socks[i].pollArmed, Op.pollIn), (socks[i].pollOutArmed, Op.pollOut)] where armed {
-            let s = sqe()
-            io_uring_prep_cancel64(s, UserData.make(op, slot, socks[i].gen), 0)
-            io_uring_sqe_set_data64(s, UserData.make(.cancel, slot, socks[i].gen))
-            socks[i].ops += 1
-        }
-        if socks[i].kind == .upstream && !socks[i].connected && socks[i].ops > 0 {
-            let s = sqe()
-            io_uring_prep_cancel64(s, UserData.make(.connect, slot, socks[i].gen), 0)
-            io_uring_sqe_set_data64(s, UserData.make(.cancel, slot, socks[i].gen))
-            socks[i].ops += 1
-        }
+        if socks[i].pollArmed { cancelOp(.pollIn, slot) }
+        if socks[i].pollOutArmed { cancelOp(.pollOut, slot) }
+        if socks[i].kind == .upstream && !socks[i].connected && socks[i].ops > 0 { cancelOp(.connect, slot) }
         releaseInput(slot)
         if !socks[i].sendInFlight { releaseSegments(slot) }
         if socks[i].kind == .client { releaseExchangeBuffers(slot); endExchangeView(slot) }
@@ -321,6 +316,8 @@ final class Reactor {
         releasePipe(slot)
         if socks[i].fd >= 0 { close(socks[i].fd) }
         if socks[i].kind == .upstream || socks[i].kind == .udpSession { let v = socks[i].view; socks[i].view = -1; releaseView(v) }
+        if socks[i].kind == .client { freeExchange(socks[i].exchange) }
+        socks[i].exchange = -1
         socks[i].fd = -1
         socks[i].kind = .free
         socks[i].closing = false
@@ -395,10 +392,12 @@ final class Reactor {
         socks[Int(slot)].acceptSlot = UInt8(l)
         socks[Int(slot)].admission = ticket
         recordPeerAddress(slot, &peer, peerLength)
-        exchanges[Int(slot)] = Exchange()
         activeClients += 1
         stats.bump(stats.accepted)
         stats.bump(stats.activeConnections)
+        // Same capacity as the socket table and one exchange per connection: cannot
+        // fail today; if it ever does, the connection closes rather than trap.
+        if allocExchange(client: slot) < 0 { closeSock(slot); return }
         let l = listenerSettings(slot)
         // TCP listeners never read through the buffer ring: bytes are spliced from the first one.
         if l.isStream { startStream(slot); return }
@@ -448,7 +447,7 @@ final class Reactor {
             let bid = Int32(flags >> EDGE_CQE_BUFFER_SHIFT)
             buffers.received(bid, length: res)
             if socks[i].closing { buffers.release(bid); return }
-            appendInput(slot, bid)
+            transportReceived(slot, bid)
         } else {
             if hasBuffer { buffers.recycleUnowned(Int32(flags >> EDGE_CQE_BUFFER_SHIFT)) }
             if socks[i].closing { return }
@@ -585,7 +584,11 @@ final class Reactor {
         if id >= 0 { buffers.retain(id) }
     }
 
-    @inline(__always) func flush(_ slot: Int32) {
+    /// Sends what is queued on `slot` (through its transport).
+    @inline(__always) func flush(_ slot: Int32) { transportFlush(slot) }
+
+    /// Submits one sendmsg over the queued segments (plain transport).
+    @inline(__always) func submitSend(_ slot: Int32) {
         let i = Int(slot)
         trace("w\(index) flush slot=\(slot) segs=\(socks[i].segCount) inflight=\(socks[i].sendInFlight) closing=\(socks[i].closing)")
         if socks[i].sendInFlight || socks[i].segCount == 0 || socks[i].closing { return }
@@ -599,9 +602,7 @@ final class Reactor {
         messages[i] = msghdr()
         messages[i].msg_iov = iovecs + base
         messages[i].msg_iovlen = n
-        let s = sqe()
-        io_uring_prep_sendmsg(s, socks[i].fd, messages + i, UInt32(MSG_NOSIGNAL))
-        io_uring_sqe_set_data64(s, UserData.make(.send, slot, socks[i].gen))
+        ring.sendmsg(socks[i].fd, messages + i, tag(.send, slot))
         socks[i].ops += 1
         socks[i].sendInFlight = true
     }
@@ -665,7 +666,7 @@ final class Reactor {
         var slot: Int32 = 0
         while slot < freshSlot {
             let s = socks[Int(slot)]
-            if s.kind == .client && !s.closing && exchanges[Int(slot)].phase == .readingHead && s.inHead < 0 && s.segCount == 0 {
+            if s.kind == .client && !s.closing && s.exchange >= 0 && exchanges[Int(s.exchange)].phase == .readingHead && s.inHead < 0 && s.segCount == 0 {
                 closeSock(slot)
             } else if s.kind == .upstream && s.pooled {
                 closeSock(slot)

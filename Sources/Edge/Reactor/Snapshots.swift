@@ -110,9 +110,7 @@ extension Reactor {
     /// there finish their current request and then close.
     func stopAccept(_ a: Int) {
         if acceptArmed[a] {
-            let s = sqe()
-            io_uring_prep_cancel64(s, UserData.make(acceptDatagram[a] ? .udpRead : .accept, Int32(a), 0), 0)
-            io_uring_sqe_set_data64(s, UserData.make(.cancel, -1, 0))
+            ring.cancel(Tag(acceptDatagram[a] ? .udpRead : .accept, acceptSlot: a), .untracked)
         }
         acceptArmed[a] = false
         if acceptFd[a] >= 0 { close(acceptFd[a]) }
@@ -177,7 +175,8 @@ extension Reactor {
     /// Listener settings for a client connection: its request's snapshot while
     /// an exchange runs, the current snapshot between requests.
     @inline(__always) func listenerSettings(_ c: Int32) -> CompiledListener {
-        let ex = exchanges[Int(c)]
+        let xi = Int(socks[Int(c)].exchange)
+        let ex = exchanges[xi]
         if ex.view >= 0 { return views[Int(ex.view)].listeners[Int(ex.listener)] }
         let a = Int(socks[Int(c)].acceptSlot)
         let li = Int(acceptListener[a])

@@ -33,6 +33,8 @@ struct Sock {
     var fd: Int32 = -1
     var gen: UInt32 = 0
     var kind: SockKind = .free
+    /// Record layer between the buffer queues and the socket (see Transport/).
+    var transport: TransportKind = .plain
     var closing = false
     /// io_uring operations in flight; the slot is freed only when this is 0.
     var ops: Int32 = 0
@@ -53,8 +55,11 @@ struct Sock {
     /// Head buffer for bytes we write (response or request head), -1 when none.
     var outBuf: Int32 = -1
     var timer: TimerKind = .none
-    /// Linked socket: a client's upstream or an upstream's client, -1 when none.
+    /// Raw relay partner (L4 relays and upgraded connections only), -1 when none.
     var peer: Int32 = -1
+    /// Exchange table index: a client's current exchange (HTTP/1.1 keeps one
+    /// per connection), or the exchange an upstream connection serves; -1 when none.
+    var exchange: Int32 = -1
     // Client only.
     /// Accept slot the connection came from (maps to a listener of the current snapshot).
     var acceptSlot: UInt8 = 0
@@ -98,82 +103,4 @@ struct Sock {
     var hasProxyAddress = false
     /// TCP listener connection (no HTTP parsing).
     var isStream = false
-}
-
-/// Phases of one request/response exchange on a client connection.
-enum ExchangePhase: UInt8 {
-    /// Waiting for (more of) a request head.
-    case readingHead
-    /// Request routed to an upstream; body and response streaming.
-    case proxying
-    /// Answering locally (direct response or error); any request body is discarded.
-    case local
-    /// Response queued; connection closes once it is sent.
-    case closing
-    /// The upstream answered 101: the connection is now a raw byte relay.
-    case upgraded
-}
-
-/// How a body is delimited while it streams through.
-struct BodyState {
-    enum Mode: UInt8 { case none, length, chunked, untilClose }
-    var mode: Mode = .none
-    var remaining: UInt64 = 0
-    var decoder = ChunkedDecoder()
-    var done = true
-    /// Payload bytes seen (for max_body on chunked requests).
-    var payloadBytes: UInt64 = 0
-    /// Forward only chunk payload (HTTP/1.0 client given a chunked response).
-    var dechunk = false
-
-    mutating func reset(_ framing: BodyFraming) {
-        payloadBytes = 0; dechunk = false
-        switch framing {
-        case .none: mode = .none; done = true
-        case .contentLength(let n): mode = n == 0 ? .none : .length; remaining = n; done = n == 0
-        case .chunked: mode = .chunked; decoder = ChunkedDecoder(); done = false
-        case .untilClose: mode = .untilClose; done = false
-        }
-    }
-}
-
-/// Per-request state of a client connection (same slot index as its `Sock`).
-struct Exchange {
-    var phase: ExchangePhase = .readingHead
-    /// Snapshot view this request runs on (-1 between requests), and its listener there.
-    var view: Int32 = -1
-    var listener: Int32 = 0
-    /// Upstream endpoint counted in the view's in-flight numbers, -1 if none.
-    var countedEndpoint: Int32 = -1
-    var method: HTTPMethod = .get
-    var versionMinor: UInt8 = 1
-    var keepAlive = true
-    var route: Int32 = -1
-    var request = BodyState()
-    var response = BodyState()
-    var responseHeadDone = false
-    /// Whether the final response head has been queued to the client.
-    var responseStarted = false
-    /// Request head bytes sent to the upstream (kept for one retry on a stale pooled connection).
-    var requestHeadBuf: Int32 = -1
-    var requestHeadLength: Int32 = 0
-    var retried = false
-    /// Bytes of response received from the upstream (0 = nothing yet: retry is safe).
-    var responseBytes: UInt64 = 0
-    var upstreamReusable = true
-    var startedMs: Int64 = 0
-    var timeoutMs: Int32 = 0
-    /// The client sent `Expect: 100-continue`.
-    var expectContinue = false
-    /// Response fully received (and queued to the client).
-    var responseDone = false
-    /// The request asked to upgrade (WebSocket...) and Upgrade was forwarded.
-    var upgradeRequested = false
-    /// Slow-POST guard: start of the current 10 s rate window, body bytes seen at
-    /// its start, and whether Edge itself paused reading during it (backpressure).
-    var bodyWindowStartMs: Int64 = 0
-    var bodyWindowStartBytes: UInt64 = 0
-    var bodyWindowPaused = false
-    /// When the client last delivered body bytes or took response bytes.
-    var clientProgressMs: Int64 = 0
 }

@@ -90,7 +90,7 @@ extension Reactor {
         let out = UnsafeMutableRawBufferPointer(start: proxyScratch, count: 256)
         let n = ProxyProtocolWriter.write(version, address, into: out)
         guard n > 0 else { return false }
-        return send(socks[ui].fd, proxyScratch, n, Int32(MSG_NOSIGNAL)) == n
+        return transportWriteNow(u, proxyScratch, n)
     }
 
     /// Client and local address of an accepted socket as a PROXY address.

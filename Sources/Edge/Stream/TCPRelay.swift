@@ -13,12 +13,13 @@ extension Reactor {
 
     /// A connection accepted on a TCP listener.
     func startStream(_ c: Int32) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
         socks[i].isStream = true
         let l = listenerSettings(c)
-        exchanges[i].view = current
-        exchanges[i].listener = acceptListener[Int(socks[i].acceptSlot)]
-        exchanges[i].phase = .upgraded
+        exchanges[xi].view = current
+        exchanges[xi].listener = acceptListener[Int(socks[i].acceptSlot)]
+        exchanges[xi].phase = .upgraded
         retainView(current)
         if l.acceptsProxyProtocol {
             // The header is peeked on readiness; the same poll then drives the relay.
@@ -53,14 +54,15 @@ extension Reactor {
             return
         }
         // Bytes before the upstream connected stay queued; EOF before that ends it.
-        if socks[i].eof && socks[i].peer < 0 { closeSock(c) }
+        if socks[i].eof && exchanges[Int(socks[i].exchange)].upstream < 0 { closeSock(c) }
     }
 
     private func streamConnect(_ c: Int32) {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
         cancelTimer(c)
-        let v = exchanges[i].view
-        let l = views[Int(v)].listeners[Int(exchanges[i].listener)]
+        let v = exchanges[xi].view
+        let l = views[Int(v)].listeners[Int(exchanges[xi].listener)]
         var req = RequestView(host: UnsafeRawBufferPointer(start: nil, count: 0), path: UnsafeRawBufferPointer(start: nil, count: 0),
                               query: UnsafeRawBufferPointer(start: nil, count: 0), method: .other,
                               head: UnsafeRawBufferPointer(start: nil, count: 0), headers: UnsafeBufferPointer(start: nil, count: 0),
@@ -69,9 +71,8 @@ extension Reactor {
         let u = e >= 0 ? connectUpstream(v, e) : -1
         if u < 0 { stats.bump(stats.upstreamErrors); closeSock(c); return }
         if let active = views[Int(v)].active { active[Int(e)] += 1 }
-        exchanges[i].countedEndpoint = e
-        socks[i].peer = u
-        socks[Int(u)].peer = c
+        exchanges[xi].countedEndpoint = e
+        link(c, u)
     }
 
     /// Upstream of a stream client connected: optional PROXY header, then splice
@@ -89,6 +90,9 @@ extension Reactor {
 
     /// Stops recv on both sockets; once queued bytes are flushed, splicing starts.
     func beginRelay(_ a: Int32, _ b: Int32) {
+        // From here on the pair is a raw relay: socket-to-socket, no exchange.
+        socks[Int(a)].peer = b
+        socks[Int(b)].peer = a
         for s in [a, b] {
             socks[Int(s)].relayPending = true
             cancelTimer(s)
@@ -135,6 +139,11 @@ extension Reactor {
     }
 
     func startSplice(_ a: Int32, _ b: Int32) {
+        // splice(2) moves raw socket bytes: only plain transports can be spliced.
+        // (A record-layer relay will go through the buffer path instead.)
+        guard transportCanSplice(a) && transportCanSplice(b) else { relayClose(a); return }
+        socks[Int(a)].peer = b
+        socks[Int(b)].peer = a
         for s in [a, b] {
             let i = Int(s)
             guard takePipe(s) else { relayClose(a); return }
@@ -153,9 +162,7 @@ extension Reactor {
     func armPollIn(_ s: Int32) {
         let i = Int(s)
         if socks[i].pollArmed || socks[i].eof { return }
-        let q = sqe()
-        io_uring_prep_poll_multishot(q, socks[i].fd, EDGE_POLL_IN)
-        io_uring_sqe_set_data64(q, UserData.make(.pollIn, s, socks[i].gen))
+        ring.pollMultishot(socks[i].fd, events: EDGE_POLL_IN, tag(.pollIn, s))
         socks[i].ops += 1
         socks[i].pollArmed = true
     }
@@ -163,9 +170,7 @@ extension Reactor {
     private func armPollOut(_ s: Int32) {
         let i = Int(s)
         if socks[i].pollOutArmed { return }
-        let q = sqe()
-        io_uring_prep_poll_add(q, socks[i].fd, EDGE_POLL_OUT)
-        io_uring_sqe_set_data64(q, UserData.make(.pollOut, s, socks[i].gen))
+        ring.poll(socks[i].fd, events: EDGE_POLL_OUT, tag(.pollOut, s))
         socks[i].ops += 1
         socks[i].pollOutArmed = true
     }
@@ -229,7 +234,7 @@ extension Reactor {
         // Half-close: this side ended and everything it sent went out.
         if socks[i].eof && socks[i].pipeBytes == 0 && !socks[Int(p)].writeShut {
             socks[Int(p)].writeShut = true
-            shutdown(socks[Int(p)].fd, Int32(SHUT_WR))
+            transportShutdownWrite(p)
         }
         if socks[i].writeShut && socks[Int(p)].writeShut { relayClose(s) }
     }
@@ -265,8 +270,9 @@ extension Reactor {
     }
 
     private func streamIdleMs(_ c: Int32) -> Int32 {
+        let xi = Int(socks[Int(c)].exchange)
         if socks[Int(c)].relayIdleMs > 0 { return socks[Int(c)].relayIdleMs }
-        let ex = exchanges[Int(c)]
+        let ex = exchanges[xi]
         guard ex.view >= 0 else { return 300_000 }
         let l = views[Int(ex.view)].listeners[Int(ex.listener)]
         return l.isStream ? l.streamIdleTimeoutMs : l.idleTimeoutMs

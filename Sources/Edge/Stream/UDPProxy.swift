@@ -13,9 +13,7 @@ extension Reactor {
     static let udpTableSize = 1 << 16
 
     func armUDPListener(_ a: Int) {
-        let q = sqe()
-        io_uring_prep_poll_multishot(q, acceptFd[a], EDGE_POLL_IN)
-        io_uring_sqe_set_data64(q, UserData.make(.udpRead, Int32(a), 0))
+        ring.pollMultishot(acceptFd[a], events: EDGE_POLL_IN, Tag(.udpRead, acceptSlot: a))
         acceptArmed[a] = true
     }
 
