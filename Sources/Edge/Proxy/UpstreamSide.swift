@@ -110,7 +110,7 @@ extension Reactor {
         let ci = Int(c)
         while !exchanges[xi].responseHeadDone {
             if socks[ui].inHead < 0 {
-                if socks[ui].eof { upstreamEndedEarly(u, c) } else { flush(c) }  // relay any 1xx now
+                if socks[ui].eof { upstreamEndedEarly(u, c) } else { downstreamPush(xi) }  // relay any 1xx now
                 return
             }
             guard linearizeInput(u) else {
@@ -129,7 +129,7 @@ extension Reactor {
                 } else if buffers.count(h) >= buffers.capacity(h) {
                     failExchange(c, u, 502, "response head too large", cause: "upstream_bad_response")
                 } else {
-                    flush(c)
+                    downstreamPush(xi)
                 }
                 return
             case .error(let e):
@@ -143,7 +143,7 @@ extension Reactor {
                             failExchange(c, u, 502, "upstream switched protocols without an upgrade request", cause: "upstream_bad_response")
                             return
                         }
-                        guard writeResponseHead(to: c, &head, buf, interim: false) else {
+                        guard downstreamSendHead(xi, &head, buf, interim: false) else {
                             failExchange(c, u, 502, "response head too large", cause: "upstream_bad_response")
                             return
                         }
@@ -152,11 +152,11 @@ extension Reactor {
                         exchanges[xi].responseHeadDone = true
                         exchanges[xi].phase = .upgraded
                         releaseExchangeBuffers(c)
-                        flush(c)
+                        downstreamPush(xi)
                         beginRelay(c, u)
                         return
                     }
-                    guard writeResponseHead(to: c, &head, buf, interim: true) else {
+                    guard downstreamSendHead(xi, &head, buf, interim: true) else {
                         failExchange(c, u, 502, "response head too large", cause: "upstream_bad_response")
                         return
                     }
@@ -170,13 +170,10 @@ extension Reactor {
             }
         }
         // Body.
-        if let _ = pumpBody(from: u, to: c, state: &exchanges[xi].response) {
+        if let _ = downstreamSendData(xi, from: u) {
             stats.bump(stats.upstreamErrors)
             detach(c, u); closeSock(u)
-            flush(c)
-            exchanges[xi].keepAlive = false
-            exchanges[xi].phase = .closing
-            lingerIfDrained(c)
+            downstreamReset(xi)
             return
         }
         if !exchanges[xi].response.done && socks[ui].eof && socks[ui].inHead < 0 {
@@ -186,21 +183,19 @@ extension Reactor {
                 // Upstream died mid-body: deliver what we have, then close the client.
                 stats.bump(stats.upstreamErrors)
                 detach(c, u); closeSock(u)
-                flush(c)
-                exchanges[xi].keepAlive = false
-                exchanges[xi].phase = .closing
-                lingerIfDrained(c)
+                downstreamReset(xi)
                 return
             }
         }
         if exchanges[xi].response.done {
+            downstreamSendTrailers(xi)
             finishResponse(c, u)
         } else {
             scheduleTimer(u, .upstreamBody, afterMs: Int64(listenerSettings(c).bodyTimeoutMs))
         }
-        flush(c)
+        downstreamPush(xi)
         if !socks[ci].closing && exchanges[xi].phase == .proxying { refreshClientTimer(c) }
-        maybeFinishExchange(c)
+        downstreamEnd(xi)
     }
 
     private func startResponse(_ c: Int32, _ u: Int32, _ head: inout ResponseHead, _ buf: UnsafeRawBufferPointer) {
@@ -210,7 +205,7 @@ extension Reactor {
         if head.framing == .chunked && exchanges[xi].versionMinor == 0 { exchanges[xi].response.dechunk = true }
         if head.framing == .untilClose || exchanges[xi].response.dechunk || draining { exchanges[xi].keepAlive = false }
         if head.framing == .untilClose || !head.keepAlive { exchanges[xi].upstreamReusable = false }
-        guard writeResponseHead(to: c, &head, buf, interim: false) else {
+        guard downstreamSendHead(xi, &head, buf, interim: false) else {
             failExchange(c, u, 502, "response head too large", cause: "upstream_bad_response")
             return
         }
@@ -291,10 +286,7 @@ extension Reactor {
         if u >= 0 { detach(c, u); closeSock(u) }
         if socks[ci].closing { return }
         if exchanges[xi].responseStarted {
-            exchanges[xi].keepAlive = false
-            exchanges[xi].phase = .closing
-            flush(c)
-            lingerIfDrained(c)
+            downstreamReset(xi)
             return
         }
         releaseExchangeBuffers(c)
