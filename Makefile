@@ -97,7 +97,7 @@ micro: ; cd Benchmarks/Micro && $(SWIFT) package --allow-writing-to-package-dire
 
 # Release binary with the Swift runtime linked in (own scratch dir so the
 # regular release build is not rebuilt), packed with tuning/ and the example
-# config, then tested with the toolchain off PATH (tests/dist-test.sh).
+# config, then tested with the toolchain off PATH (scripts/dist-test.sh).
 dist: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product edge --scratch-path .build-dist
 	@set -euo pipefail; \
@@ -110,7 +110,7 @@ dist: deps
 	cp examples/edge.yaml "$$stage/examples/"; cp README.md "$$stage/"; \
 	tar -C dist -czf "dist/$$name.tar.gz" "$$name"; rm -rf "$$stage"; \
 	echo "wrote dist/$$name.tar.gz ($$(du -h "dist/$$name.tar.gz" | cut -f1))"; \
-	tests/dist-test.sh "dist/$$name.tar.gz"
+	scripts/dist-test.sh "dist/$$name.tar.gz"
 
 clean:
 	rm -rf .build

@@ -5,9 +5,11 @@ let package = Package(
     name: "Edge",
     products: [
         .executable(name: "edge", targets: ["EdgeMain"]),
-        // Libraries for the microbenchmark package in Benchmarks/Micro.
+        // Libraries for the separate packages Fuzz/ (libFuzzer targets) and
+        // Benchmarks/Micro (ordo-one/benchmark). The `edge` binary links neither
+        // EdgeTestSupport nor anything that only it uses.
         .library(name: "Protocols", targets: ["Protocols"]),
-        .library(name: "EdgeRuntime", targets: ["Edge"]),
+        .library(name: "EdgeTestSupport", targets: ["EdgeTestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,6 +47,10 @@ let package = Package(
         ),
         // The `edge` binary: only calls EdgeCommand.main().
         .executableTarget(name: "EdgeMain", dependencies: ["Edge"]),
+        // Fuzz and microbenchmark shims (FuzzEntry, MicroBench*): the public
+        // surface Fuzz/ and Benchmarks/Micro drive Edge through. Reaches Edge's
+        // internals through `package` access (same package), never `public`.
+        .target(name: "EdgeTestSupport", dependencies: ["Edge", "Protocols"]),
         .testTarget(name: "ProtocolsTests", dependencies: ["Protocols"]),
         .testTarget(name: "EdgeTests", dependencies: ["Edge"]),
         .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["upstream.py", "l4tools.py", "recorder.py", "faults.py"]),

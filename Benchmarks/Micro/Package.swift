@@ -29,12 +29,12 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         // RouteMatch10, RouteMatch10k, Balancer/*: Edge's RouteTable and
-        // ReactorBalancer, driven through Sources/Edge/Bench/MicroBenchAPI.swift.
+        // ReactorBalancer, driven through Sources/EdgeTestSupport/MicroBenchAPI.swift.
         .executableTarget(
             name: "RoutingBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "EdgeRuntime", package: "Edge"),
+                .product(name: "EdgeTestSupport", package: "Edge"),
             ],
             path: "Benchmarks/RoutingBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

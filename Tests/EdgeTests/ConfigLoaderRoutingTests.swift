@@ -124,7 +124,7 @@ final class ConfigLoaderRoutingTests: XCTestCase {
         let e = c.clusters[0].endpoints[0]
         XCTAssertEqual(e.hostName, "db.edge-test.invalid")
         XCTAssertEqual(e.address.family, AF_UNSPEC)
-        XCTAssertEqual(DNSRefresher.port(of: e.address), 5432)
+        XCTAssertEqual(e.address.port, 5432)
         XCTAssertTrue(e.resolveFailure?.hasPrefix("cannot resolve host 'db.edge-test.invalid': ") == true, "\(e.resolveFailure ?? "nil")")
         XCTAssertEqual(c.warnings.count, 1)
         XCTAssertTrue(c.warnings[0].hasPrefix("edge.yaml:8: clusters[0].endpoints[0]: cannot resolve host 'db.edge-test.invalid': "), c.warnings[0])

@@ -1,10 +1,10 @@
 import CNoDNS
-import Edge
+import EdgeTestSupport
 import Glibc
 
 // libFuzzer target: the YAML config loader (`ConfigLoader.parse`), then for
 // valid configs `RouteTableCompiler.compile` plus route matches and balancer
-// picks, all through `FuzzEntry.loadConfig` (Sources/Edge/Bench/FuzzAPI.swift).
+// picks, all through `FuzzEntry.loadConfig` (Sources/EdgeTestSupport/FuzzAPI.swift).
 // The input is the config text. No files, no sockets: this binary links
 // CNoDNS, whose getaddrinfo fails every lookup (checked at start-up).
 // FUZZ_CONFIG_VERBOSE=1 .build-fuzz/release/FuzzConfig FILE... prints what

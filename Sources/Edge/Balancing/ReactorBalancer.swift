@@ -7,7 +7,7 @@
 /// The reactor builds one when it adopts a snapshot and calls `deallocate()`
 /// when it drops that snapshot. The table must outlive the balancer (it holds
 /// plain pointers into it, so reading it costs no ARC traffic).
-struct ReactorBalancer {
+package struct ReactorBalancer {
     // round_robin: a plain O(1) cycle when all weights are equal, otherwise the
     // same smooth WRR as weighted_round_robin (exact shares, no bursts; the
     // table's weight-expanded `endpointSlots` are not used — they burst).
@@ -40,7 +40,7 @@ struct ReactorBalancer {
     private let maglev: UnsafeMutableBufferPointer<Int32>
     private var rng: UInt64
 
-    init(table: RouteTable, seed: UInt64) {
+    package init(table: RouteTable, seed: UInt64) {
         let clusters = table.clusters, endpoints = table.endpoints
         let ec = endpoints.count
         weights = Self.allocate(ec, 1)
@@ -79,7 +79,7 @@ struct ReactorBalancer {
     }
 
     /// Frees what `init` allocated; the balancer must not be used afterwards.
-    func deallocate() {
+    package func deallocate() {
         states.baseAddress?.deallocate(); weights.baseAddress?.deallocate()
         current.baseAddress?.deallocate(); cumulative.baseAddress?.deallocate()
     }
@@ -99,7 +99,7 @@ struct ReactorBalancer {
     /// (at least `table.endpoints.count` elements); only least_connections and
     /// random_two read it.
     @inline(__always)
-    mutating func pick(cluster: Int32, request: UnsafePointer<RequestView>?, active: UnsafePointer<Int32>) -> Int32 {
+    package mutating func pick(cluster: Int32, request: UnsafePointer<RequestView>?, active: UnsafePointer<Int32>) -> Int32 {
         guard cluster >= 0, Int(cluster) < states.count else { return -1 }
         let s = states[Int(cluster)]
         if s.count <= 1 { return s.count == 1 ? s.first : -1 }

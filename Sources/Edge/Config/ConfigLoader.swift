@@ -6,7 +6,7 @@ import Yams
 /// `Node` tree (not Codable) so every error names file, line and field.
 /// Checks run in a fixed order (runtime, admin, clusters, listeners, then
 /// cross-checks) and the first problem is reported, so output is deterministic.
-enum ConfigLoader {
+package enum ConfigLoader {
     static let rootFields = ["runtime", "admin", "listeners", "clusters"]
 
     /// Reads and parses a file. Unreadable files fail with `FILE: cannot read: <strerror>`.
@@ -19,7 +19,7 @@ enum ConfigLoader {
     }
 
     /// Parses YAML text; `file` is only used in error messages.
-    static func parse(yaml: String, file: String) throws(ConfigError) -> EdgeConfig {
+    package static func parse(yaml: String, file: String) throws(ConfigError) -> EdgeConfig {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -187,10 +187,10 @@ enum ConfigLoader {
 
 extension EdgeConfig {
     /// Total routes over all listeners (for `edge validate`'s summary).
-    var routeCount: Int { listeners.reduce(0) { $0 + $1.routes.count } }
+    package var routeCount: Int { listeners.reduce(0) { $0 + $1.routes.count } }
 
     /// `config OK: N listeners, M routes, K clusters`.
-    var summary: String {
+    package var summary: String {
         "config OK: \(listeners.count) listener\(listeners.count == 1 ? "" : "s"), "
             + "\(routeCount) route\(routeCount == 1 ? "" : "s"), "
             + "\(clusters.count) cluster\(clusters.count == 1 ? "" : "s")"

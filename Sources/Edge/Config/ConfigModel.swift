@@ -13,7 +13,7 @@ struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
     /// As written in the config, e.g. "127.0.0.1:9000" or "[::1]:9000".
     var text: String
     var description: String { text }
-    var family: Int32 { Int32(storage.ss_family) }
+    var family: Int32 { storage.family }
     static func == (a: SocketAddress, b: SocketAddress) -> Bool { a.text == b.text }
 }
 
@@ -23,15 +23,15 @@ struct SourceLocation: Sendable, Equatable {
     var line: Int
 }
 
-struct ConfigError: Error, Equatable, CustomStringConvertible {
+package struct ConfigError: Error, Equatable, CustomStringConvertible {
     var location: SourceLocation
     /// Dotted path of the offending field, e.g. `listeners[0].routes[1].cluster`.
     var field: String
-    var problem: String
+    package var problem: String
     /// `file:line: field: problem`. Parts that do not apply are left out: a YAML
     /// syntax error has no field (`file:line: problem`), an unreadable file has
     /// neither line nor field (`file: problem`; line 0 means "no line").
-    var description: String {
+    package var description: String {
         var out = location.file
         if location.line > 0 { out += ":\(location.line)" }
         if !field.isEmpty { out += ": \(field)" }
@@ -39,11 +39,11 @@ struct ConfigError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-struct EdgeConfig: Sendable {
+package struct EdgeConfig: Sendable {
     var runtime = RuntimeConfig()
     var admin = AdminConfig()
-    var listeners: [ListenerConfig] = []
-    var clusters: [ClusterConfig] = []
+    package var listeners: [ListenerConfig] = []
+    package var clusters: [ClusterConfig] = []
 
     /// Problems that do not stop the config, `file:line: field: problem` like errors.
     var warnings: [String] {
@@ -92,7 +92,7 @@ enum ListenerProtocol: String, Sendable {
     case http, https, tcp, tls, udp, dtls
 }
 
-struct ListenerConfig: Sendable {
+package struct ListenerConfig: Sendable {
     var name: String
     var address: SocketAddress
     var proto: ListenerProtocol
@@ -229,8 +229,8 @@ enum HashKeySource: Sendable, Equatable {
     case cookie(String)
 }
 
-struct ClusterConfig: Sendable {
-    var name: String
+package struct ClusterConfig: Sendable {
+    package var name: String
     var endpoints: [EndpointConfig]
     var balance: BalancePolicy = .roundRobin
     var hashOn: HashKeySource = .clientIP

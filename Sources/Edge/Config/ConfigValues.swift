@@ -122,14 +122,14 @@ enum ConfigValues {
         }
         let p = UInt16(port)
         if isV6 {
-            guard let addr = ipv6(String(host), port: p) else {
+            guard let addr = sockaddr_storage(parsing: String(host), family: AF_INET6, port: p) else {
                 throw ValueError("invalid IPv6 address '\(host)' in '\(text)'")
             }
-            return SocketAddress(v6: addr, text: s)
+            return SocketAddress(storage: addr, length: addr.socketLength, text: s)
         }
         let hostText = host.lowercased() == "localhost" ? "127.0.0.1" : String(host)
-        if let addr = ipv4(hostText, port: p) {
-            return SocketAddress(v4: addr, text: s)
+        if let addr = sockaddr_storage(parsing: hostText, family: AF_INET, port: p) {
+            return SocketAddress(storage: addr, length: addr.socketLength, text: s)
         }
         if hostText.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }) {
             throw ValueError("invalid IPv4 address '\(host)' in '\(text)'")
@@ -180,11 +180,8 @@ enum ConfigValues {
         guard rc == 0, let first = res, let addr = first.pointee.ai_addr else {
             var reason = rc == 0 ? "no addresses" : String(cString: gai_strerror(rc))
             if rc == EAI_SYSTEM { reason += " (\(String(cString: strerror(errno))))" }
-            var unresolved = sockaddr_in()
-            unresolved.sin_family = sa_family_t(AF_UNSPEC)
-            unresolved.sin_port = UInt16(port).bigEndian
-            var storage = sockaddr_storage()
-            withUnsafeMutableBytes(of: &storage) { dst in withUnsafeBytes(of: &unresolved) { dst.copyMemory(from: $0) } }
+            var storage = sockaddr_storage()  // AF_UNSPEC, with the port
+            storage.port = UInt16(port)
             return EndpointResolution(address: SocketAddress(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in>.size), text: s),
                                       hostName: host, failure: "cannot resolve host '\(host)': \(reason)")
         }
@@ -203,59 +200,17 @@ enum ConfigValues {
                 && l.unicodeScalars.allSatisfy { ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9") || $0 == "-" }
         }
     }
-
-    private static func ipv4(_ host: String, port: UInt16) -> sockaddr_in? {
-        var sin = sockaddr_in()
-        sin.sin_family = sa_family_t(AF_INET)
-        sin.sin_port = port.bigEndian
-        let ok = host.withCString { inet_pton(AF_INET, $0, &sin.sin_addr) }
-        return ok == 1 ? sin : nil
-    }
-
-    private static func ipv6(_ host: String, port: UInt16) -> sockaddr_in6? {
-        var sin6 = sockaddr_in6()
-        sin6.sin6_family = sa_family_t(AF_INET6)
-        sin6.sin6_port = port.bigEndian
-        let ok = host.withCString { inet_pton(AF_INET6, $0, &sin6.sin6_addr) }
-        return ok == 1 ? sin6 : nil
-    }
 }
 
 extension SocketAddress {
-    init(v4 sin: sockaddr_in, text: String) {
-        var storage = sockaddr_storage()
-        withUnsafeMutableBytes(of: &storage) { dst in
-            withUnsafeBytes(of: sin) { dst.copyMemory(from: $0) }
-        }
-        self.init(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in>.size), text: text)
-    }
-
-    init(v6 sin6: sockaddr_in6, text: String) {
-        var storage = sockaddr_storage()
-        withUnsafeMutableBytes(of: &storage) { dst in
-            withUnsafeBytes(of: sin6) { dst.copyMemory(from: $0) }
-        }
-        self.init(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in6>.size), text: text)
-    }
-
     /// Builds an address from what the kernel returned (getsockname, accept).
     init(storage: sockaddr_storage, length: socklen_t) {
         self.init(storage: storage, length: length, text: "")
         self.text = Self.format(storage)
     }
 
-    /// Port in host byte order.
-    var port: UInt16 {
-        var s = storage
-        switch Int32(s.ss_family) {
-        case AF_INET:
-            return withUnsafeBytes(of: &s) { $0.load(as: sockaddr_in.self).sin_port.bigEndian }
-        case AF_INET6:
-            return withUnsafeBytes(of: &s) { $0.load(as: sockaddr_in6.self).sin6_port.bigEndian }
-        default:
-            return 0
-        }
-    }
+    /// Port in host byte order (also of an unresolved, AF_UNSPEC, endpoint).
+    var port: UInt16 { storage.port }
 
     /// Family, address bytes and port: two spellings of one socket
     /// (`localhost:80`, `127.0.0.1:80`) give the same key.
@@ -265,19 +220,11 @@ extension SocketAddress {
 
     /// `a.b.c.d:port` or `[v6]:port`, as inet_ntop prints it.
     static func format(_ storage: sockaddr_storage) -> String {
-        var s = storage
-        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-        switch Int32(s.ss_family) {
-        case AF_INET:
-            var sin = withUnsafeBytes(of: &s) { $0.load(as: sockaddr_in.self) }
-            guard inet_ntop(AF_INET, &sin.sin_addr, &buf, socklen_t(buf.count)) != nil else { return "?" }
-            return "\(String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)):\(sin.sin_port.bigEndian)"
-        case AF_INET6:
-            var sin6 = withUnsafeBytes(of: &s) { $0.load(as: sockaddr_in6.self) }
-            guard inet_ntop(AF_INET6, &sin6.sin6_addr, &buf, socklen_t(buf.count)) != nil else { return "?" }
-            return "[\(String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))]:\(sin6.sin6_port.bigEndian)"
-        default:
-            return "?"
+        withUnsafeTemporaryAllocation(byteCount: Int(INET6_ADDRSTRLEN) + 1, alignment: 1) { buf in
+            let n = storage.writeIPText(into: buf)
+            guard n > 0 else { return "?" }
+            let ip = String(decoding: UnsafeRawBufferPointer(rebasing: buf[0..<n]), as: UTF8.self)
+            return storage.family == AF_INET6 ? "[\(ip)]:\(storage.port)" : "\(ip):\(storage.port)"
         }
     }
 }

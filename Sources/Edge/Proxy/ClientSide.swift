@@ -164,40 +164,8 @@ extension Reactor {
 
     /// Views of the parsed head that routing and balancing read.
     func requestView(_ c: Int32, _ head: inout RequestHead, _ buf: UnsafeRawBufferPointer) -> RequestView {
-        let target = head.isAbsoluteForm ? head.absolutePath : head.target
-        var path = UnsafeRawBufferPointer(start: nil, count: 0)
-        var query = UnsafeRawBufferPointer(start: nil, count: 0)
-        if target.length > 0, target.end <= buf.count, let base = buf.baseAddress {
-            let p = base + Int(target.offset)
-            var n = 0
-            while n < Int(target.length) && p.load(fromByteOffset: n, as: UInt8.self) != UInt8(ascii: "?") { n += 1 }
-            path = UnsafeRawBufferPointer(start: p, count: n)
-            if n + 1 < Int(target.length) { query = UnsafeRawBufferPointer(start: p + n + 1, count: Int(target.length) - n - 1) }
-        }
-        return RequestView(
-            host: requestHost(&head, buf), path: path, query: query, method: head.methodKind, head: buf,
-            headers: UnsafeBufferPointer(rebasing: UnsafeBufferPointer(headerTable)[0..<min(head.headerCount, headerTable.count)]),
-            clientIP: UnsafeRawBufferPointer(start: peerText + Int(c) * 48, count: Int(socks[Int(c)].peerAddrLength)))
-    }
-
-    /// Host used for routing: absolute-form authority or the Host field, without port.
-    private func requestHost(_ head: inout RequestHead, _ buf: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        var r = ByteRange.empty
-        if head.isAbsoluteForm { r = head.absoluteAuthority }
-        else if head.hostIndex >= 0 && head.hostIndex < head.headerCount { r = headerTable[head.hostIndex].value }
-        guard r.length > 0, r.end <= buf.count, let base = buf.baseAddress else { return UnsafeRawBufferPointer(start: nil, count: 0) }
-        let p = base + Int(r.offset)
-        var n = Int(r.length)
-        if p.load(as: UInt8.self) == UInt8(ascii: "[") {
-            var k = 0
-            while k < n && p.load(fromByteOffset: k, as: UInt8.self) != UInt8(ascii: "]") { k += 1 }
-            n = min(n, k + 1)
-        } else {
-            var k = n - 1
-            while k >= 0 && p.load(fromByteOffset: k, as: UInt8.self) != UInt8(ascii: ":") { k -= 1 }
-            if k >= 0 { n = k }
-        }
-        return UnsafeRawBufferPointer(start: p, count: n)
+        RequestView.make(head: head, buffer: buf, headers: UnsafeBufferPointer(headerTable),
+                         clientIP: UnsafeRawBufferPointer(start: peerText + Int(c) * 48, count: Int(socks[Int(c)].peerAddrLength)))
     }
 
     /// Moves request body bytes from the client to its upstream (or drops them

@@ -48,7 +48,7 @@ extension Reactor {
     func connectUpstream(_ v: Int32, _ e: Int32) -> Int32 {
         guard v >= 0, let base = views[Int(v)].endpoints.baseAddress, e >= 0, Int(e) < views[Int(v)].endpoints.count else { return -1 }
         let ep = base + Int(e)
-        let family = Int32(ep.pointee.address.ss_family)
+        let family = ep.pointee.address.family
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if fd < 0 { return -1 }
         var one: Int32 = 1

@@ -16,7 +16,7 @@ extension Reactor {
             respondError(c, 503, "no endpoint available", cause: "no_endpoint", consume: head.headLength)
             return
         }
-        if views[Int(v)].endpoints[Int(e)].address.ss_family == sa_family_t(AF_UNSPEC) {
+        if views[Int(v)].endpoints[Int(e)].address.family == AF_UNSPEC {
             stats.bump(stats.upstreamErrors)
             respondError(c, 502, "upstream host name does not resolve", cause: "upstream_dns_failure", consume: head.headLength)
             return

@@ -94,16 +94,7 @@ extension Reactor {
         }
         // PROXY-protocol listeners count the address the header conveys, not the balancer's.
         if l.maxConnectionsPerIP > 0 && peerLength > 0 && !l.acceptsProxyProtocol {
-            let raw = UnsafeRawPointer(peer)
-            let key: (UInt64, UInt64)
-            if peer.pointee.ss_family == sa_family_t(AF_INET) {
-                // sin_addr sits at offset 4 of sockaddr_in.
-                key = (0, UInt64(raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
-            } else {
-                // sin6_addr sits at offset 8 of sockaddr_in6.
-                key = (raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
-            }
-            if !admitClientAddress(key, l, &ticket) {
+            if !admitClientAddress(peer.pointee.addressKey, l, &ticket) {
                 releaseAdmission(&ticket)
                 return .clientLimit
             }

@@ -420,24 +420,8 @@ final class Reactor {
     }
 
     private func recordPeerAddress(_ slot: Int32, _ ss: inout sockaddr_storage, _ len: socklen_t) {
-        let text = peerText + Int(slot) * 48
-        socks[Int(slot)].peerAddrLength = 0
-        guard len > 0 else { return }
-        let family = ss.ss_family
-        let written: UnsafePointer<CChar>? = withUnsafePointer(to: &ss) { p -> UnsafePointer<CChar>? in
-            let dst = UnsafeMutableRawPointer(text).assumingMemoryBound(to: CChar.self)
-            if family == sa_family_t(AF_INET) {
-                return p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
-                    withUnsafePointer(to: sin.pointee.sin_addr) { inet_ntop(AF_INET, $0, dst, 48) }
-                }
-            } else if family == sa_family_t(AF_INET6) {
-                return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin in
-                    withUnsafePointer(to: sin.pointee.sin6_addr) { inet_ntop(AF_INET6, $0, dst, 48) }
-                }
-            }
-            return nil
-        }
-        if written != nil { socks[Int(slot)].peerAddrLength = UInt8(strlen(UnsafeRawPointer(text).assumingMemoryBound(to: CChar.self))) }
+        let text = UnsafeMutableRawBufferPointer(start: peerText + Int(slot) * 48, count: 48)
+        socks[Int(slot)].peerAddrLength = len > 0 ? UInt8(ss.writeIPText(into: text)) : 0
     }
 
     @inline(__always) func onRecv(_ slot: Int32, _ res: Int32, _ flags: UInt32, hasBuffer: Bool, more: Bool) {

@@ -14,7 +14,7 @@ extension RouteTable {
     /// `worker` is the calling reactor's index (0..<workers): it selects that
     /// reactor's PCRE2 match data (see `prepareForWorkers`). A worker without
     /// match data sees every regex condition as false (never a trap).
-    func match(listener: Int, _ req: RequestView, worker: Int) -> Int {
+    package func match(listener: Int, _ req: RequestView, worker: Int) -> Int {
         guard listener >= 0, listener < listenerIndex.count else { return -1 }
         let li = listenerIndex[listener]
         var host = req.host

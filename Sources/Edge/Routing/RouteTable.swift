@@ -16,7 +16,7 @@ enum PathMatch: UInt8 { case any, prefix, exact, regex }
 
 /// What routing and balancing read from a request: views into the parsed head,
 /// built once per request by the reactor (no copies, no allocation).
-struct RequestView {
+package struct RequestView {
     /// Authority without port, as sent (not lower-cased).
     var host: UnsafeRawBufferPointer
     /// Target path before '?'.
@@ -33,7 +33,7 @@ struct RequestView {
 
 /// One route, compiled: matchers, action and per-route edits. Indices point
 /// into the table's flat arrays (header matchers, edits, splits).
-struct CompiledRoute {
+package struct CompiledRoute {
     var hostMatch: HostMatch
     /// Lower-cased; for `.wildcard` the suffix including the dot (".example.com").
     var host: StaticBytes
@@ -98,9 +98,9 @@ struct CompiledSplit {
 }
 
 /// Per-listener HTTP settings, flattened for the reactor.
-struct CompiledListener {
-    var firstRoute: Int32
-    var routeCount: Int32
+package struct CompiledListener {
+    package var firstRoute: Int32
+    package var routeCount: Int32
     var limits: HTTP1Limits
     var maxBodyBytes: UInt64
     var headerTimeoutMs: Int32
@@ -126,7 +126,7 @@ struct CompiledListener {
     var minBodyRate: Int32 = 0
 }
 
-struct CompiledEndpoint {
+package struct CompiledEndpoint {
     var address: sockaddr_storage
     var length: socklen_t
     var weight: Int32
@@ -136,9 +136,9 @@ struct CompiledEndpoint {
 enum CompiledBalance: UInt8 { case roundRobin, weightedRoundRobin, leastConnections, randomTwo, consistentHash }
 enum CompiledHashSource: UInt8 { case clientIP, header, cookie }
 
-struct CompiledCluster {
-    var firstEndpoint: Int32
-    var endpointCount: Int32
+package struct CompiledCluster {
+    package var firstEndpoint: Int32
+    package var endpointCount: Int32
     /// Endpoint indices repeated by weight (used by round_robin with weights).
     var firstSlot: Int32
     var slotCount: Int32
@@ -162,11 +162,11 @@ struct CompiledCluster {
 /// (freed in deinit, so a reload cannot leak). Compiled once on the control
 /// thread (`RouteTableCompiler`), then only read by reactors, without locks.
 /// Matching is in `RouteMatch.swift`.
-final class RouteTable: @unchecked Sendable {
-    let listeners: UnsafeMutableBufferPointer<CompiledListener>
-    let routes: UnsafeMutableBufferPointer<CompiledRoute>
-    let clusters: UnsafeMutableBufferPointer<CompiledCluster>
-    let endpoints: UnsafeMutableBufferPointer<CompiledEndpoint>
+package final class RouteTable: @unchecked Sendable {
+    package let listeners: UnsafeMutableBufferPointer<CompiledListener>
+    package let routes: UnsafeMutableBufferPointer<CompiledRoute>
+    package let clusters: UnsafeMutableBufferPointer<CompiledCluster>
+    package let endpoints: UnsafeMutableBufferPointer<CompiledEndpoint>
     /// Endpoint indices repeated by weight (capped at 1000 per endpoint).
     let endpointSlots: UnsafeMutableBufferPointer<Int32>
     /// Header and query conditions of all routes.

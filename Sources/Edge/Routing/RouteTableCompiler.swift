@@ -6,8 +6,8 @@ import Protocols
 /// Runs on the control thread; allocation and String work are fine here. It
 /// never fails: the loader already validated everything (a regex that somehow
 /// does not compile here becomes a condition that never holds).
-enum RouteTableCompiler {
-    static func compile(_ config: EdgeConfig, generation: Int = 1) -> RouteTable {
+package enum RouteTableCompiler {
+    package static func compile(_ config: EdgeConfig, generation: Int = 1) -> RouteTable {
         var c = Compilation(arena: ByteArena())
         c.addClusters(config.clusters)
         var index = RouteIndexParts()

@@ -19,7 +19,7 @@ final class DNSRefresher {
             due[cluster.name] = now + Int64(unresolved ? min(max(cluster.dnsRefreshMs, 1_000), 5_000) : max(cluster.dnsRefreshMs, 1_000))
             for (ei, endpoint) in cluster.endpoints.enumerated() {
                 guard let name = endpoint.hostName else { continue }
-                guard let address = DNSRefresher.resolve(name, port: DNSRefresher.port(of: endpoint.address)) else {
+                guard let address = DNSRefresher.resolve(name, port: endpoint.address.port) else {
                     if endpoint.resolveFailure == nil {
                         logger.warning("DNS refresh failed; keeping the last address", metadata: ["cluster": "\(cluster.name)", "host": "\(name)"])
                     }
@@ -34,14 +34,6 @@ final class DNSRefresher {
             }
         }
         if changed { reloader.republish(next, trigger: "dns") }
-    }
-
-    static func port(of a: SocketAddress) -> UInt16 {
-        var s = a.storage
-        return withUnsafePointer(to: &s) { p in
-            if a.family == AF_INET6 { return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) } }
-            return p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
-        }
     }
 
     static func sameAddress(_ a: (storage: sockaddr_storage, length: socklen_t), _ b: SocketAddress) -> Bool {

@@ -102,21 +102,11 @@ extension Reactor {
         guard ok1 == 0, ok2 == 0 else { return .unspecified }
         return withUnsafeBytes(of: &peer) { src in
             withUnsafeBytes(of: &local) { dst in
-                guard let (sa, sp) = Reactor.addressBytes(src), let (da, dp) = Reactor.addressBytes(dst),
+                guard let (sa, sp) = sockaddr_storage.ipAddress(in: src), let (da, dp) = sockaddr_storage.ipAddress(in: dst),
                       let a = ProxyProtocolWriter.address(source: sa, sourcePort: sp, destination: da, destinationPort: dp)
                 else { return ProxyAddress.unspecified }
                 return a
             }
         }
-    }
-
-    /// The address bytes and host-order port inside a sockaddr_in / sockaddr_in6.
-    private static func addressBytes(_ ss: UnsafeRawBufferPointer) -> (UnsafeRawBufferPointer, UInt16)? {
-        guard ss.count >= 28, let base = ss.baseAddress else { return nil }
-        let family = Int32(base.load(as: sa_family_t.self))
-        let port = UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-        if family == AF_INET { return (UnsafeRawBufferPointer(start: base + 4, count: 4), port) }
-        if family == AF_INET6 { return (UnsafeRawBufferPointer(start: base + 8, count: 16), port) }
-        return nil
     }
 }

@@ -63,10 +63,7 @@ extension Reactor {
         cancelTimer(c)
         let v = exchanges[xi].view
         let l = views[Int(v)].listeners[Int(exchanges[xi].listener)]
-        var req = RequestView(host: UnsafeRawBufferPointer(start: nil, count: 0), path: UnsafeRawBufferPointer(start: nil, count: 0),
-                              query: UnsafeRawBufferPointer(start: nil, count: 0), method: .other,
-                              head: UnsafeRawBufferPointer(start: nil, count: 0), headers: UnsafeBufferPointer(start: nil, count: 0),
-                              clientIP: UnsafeRawBufferPointer(start: peerText + i * 48, count: Int(socks[i].peerAddrLength)))
+        var req = RequestView.stream(clientIP: UnsafeRawBufferPointer(start: peerText + i * 48, count: Int(socks[i].peerAddrLength)))
         let e = pickEndpoint(v, l.streamCluster, &req)
         let u = e >= 0 ? connectUpstream(v, e) : -1
         if u < 0 { stats.bump(stats.upstreamErrors); closeSock(c); return }

@@ -67,23 +67,13 @@ extension Reactor {
     private func udpOpenSession(_ a: Int, _ from: inout sockaddr_storage, _ len: socklen_t, _ l: CompiledListener) -> Int32 {
         guard udpSessionCount < Int(l.udpMaxSessions), udpSessionCount < Reactor.udpTableSize / 2 else { return -1 }
         let v = current
-        var text = [CChar](repeating: 0, count: 48)
-        let family = Int32(from.ss_family)
-        let ipLen: Int = withUnsafePointer(to: &from) { p in
-            let raw = UnsafeRawPointer(p)
-            let addr = family == AF_INET6 ? raw + 8 : raw + 4
-            return inet_ntop(family, addr, &text, 48) == nil ? 0 : strlen(text)
+        let e = withUnsafeTemporaryAllocation(byteCount: 48, alignment: 1) { text -> Int32 in
+            var req = RequestView.stream(clientIP: UnsafeRawBufferPointer(rebasing: text[0..<from.writeIPText(into: text)]))
+            return pickEndpoint(v, l.streamCluster, &req)
         }
-        var req = text.withUnsafeBytes { ip in
-            RequestView(host: UnsafeRawBufferPointer(start: nil, count: 0), path: UnsafeRawBufferPointer(start: nil, count: 0),
-                        query: UnsafeRawBufferPointer(start: nil, count: 0), method: .other,
-                        head: UnsafeRawBufferPointer(start: nil, count: 0), headers: UnsafeBufferPointer(start: nil, count: 0),
-                        clientIP: UnsafeRawBufferPointer(rebasing: ip[0..<ipLen]))
-        }
-        let e = pickEndpoint(v, l.streamCluster, &req)
         guard e >= 0, let base = views[Int(v)].endpoints.baseAddress else { return -1 }
         let ep = base + Int(e)
-        let fd = socket(Int32(ep.pointee.address.ss_family), Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(ep.pointee.address.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if fd < 0 { return -1 }
         let addr = UnsafeMutableRawPointer(ep) + (MemoryLayout<CompiledEndpoint>.offset(of: \.address) ?? 0)
         if connect(fd, addr.assumingMemoryBound(to: sockaddr.self), ep.pointee.length) != 0 { close(fd); return -1 }

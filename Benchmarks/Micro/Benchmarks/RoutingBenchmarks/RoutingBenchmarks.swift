@@ -1,5 +1,5 @@
 // Route matching and endpoint picking microbenchmarks (Sources/Edge/Routing,
-// Sources/Edge/Balancing), driven through Sources/Edge/Bench/MicroBenchAPI.swift.
+// Sources/Edge/Balancing), driven through Sources/EdgeTestSupport/MicroBenchAPI.swift.
 //
 //   RouteMatch10, RouteMatch10k   RouteTable.match on tables of 10 and 10,000
 //                                 routes; the same request hits the LAST route
@@ -12,7 +12,7 @@
 // for per-iteration ones). Allocations per operation must be 0.
 
 import Benchmark
-import Edge
+import EdgeTestSupport
 
 let benchmarks: @Sendable () -> Void = {
     let metrics: [BenchmarkMetric] = [.wallClock, .throughput, .mallocCountTotal]

@@ -1,3 +1,4 @@
+import Edge
 import Protocols
 
 // FuzzAPI exists for the libFuzzer targets in Fuzz/ only (scripts/fuzz). It is
@@ -8,7 +9,8 @@ import Protocols
 // `ReactorBalancer.pick` calls on the result. No sockets and no files. Host
 // names in endpoints are resolved by the loader with getaddrinfo; the fuzz
 // package links a stub that refuses every lookup, so nothing leaves the
-// process there either. Nothing in Edge calls this; it is not a stable API.
+// process there either. Nothing in Edge calls this (EdgeTestSupport is not
+// linked into the `edge` binary); it is not a stable API.
 // A broken invariant is returned as a message; the fuzz target turns it into
 // a crash for libFuzzer (nothing here traps).
 
@@ -54,7 +56,7 @@ public enum FuzzEntry {
     }
 
     static func check(_ config: EdgeConfig, _ table: RouteTable) -> String? {
-        let routeTotal = config.listeners.reduce(0) { $0 + $1.routes.count }
+        let routeTotal = config.routeCount
         guard table.listeners.count == config.listeners.count, table.clusters.count == config.clusters.count,
               table.routes.count >= routeTotal else {
             return "route table shape: \(table.listeners.count) listeners, \(table.clusters.count) clusters, "

@@ -1,8 +1,9 @@
+import Edge
 import Protocols
 
 // MicroBenchAPI exists for Benchmarks/Micro only (the ordo-one/benchmark
-// suite). It is the smallest public surface that lets that separate package
-// drive the internal routing and balancing types the reactors use: build a
+// suite); EdgeTestSupport is not linked into the `edge` binary. It is the
+// smallest public surface that lets that separate package drive the internal routing and balancing types the reactors use: build a
 // `RouteTable` from YAML, make a `RequestView` over a parsed head, call
 // `RouteTable.match` and `ReactorBalancer.pick`. Nothing in Edge calls it and
 // nothing else should: it is not a stable API. Setup (init) allocates freely;
@@ -16,8 +17,8 @@ public final class MicroBenchRequest {
     private let fields: UnsafeMutableBufferPointer<HeaderField>
 
     /// `head` is a full request head ending in CRLF CRLF, parsed with
-    /// `HTTP1Parser.parseRequest`; nil if it does not parse. Host (without
-    /// port), path and query are split the way the reactor splits them.
+    /// `HTTP1Parser.parseRequest`; nil if it does not parse. The view is
+    /// `RequestView.make`'s, as the reactor builds it.
     public init?(head: String, clientIP: String = "192.0.2.10") {
         let h = Array(head.utf8), ip = Array(clientIP.utf8)
         let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: h.count + ip.count, alignment: 16)
@@ -27,25 +28,13 @@ public final class MicroBenchRequest {
         let buf = UnsafeRawBufferPointer(rebasing: bytes[0..<h.count])
         var rh = RequestHead()
         guard HTTP1Parser.parseRequest(buf, limits: HTTP1Limits(maxHeaderCount: fields.count), head: &rh,
-                                       headers: fields) == .complete, let base = buf.baseAddress else {
+                                       headers: fields) == .complete else {
             fields.deallocate(); bytes.deallocate()
             return nil
         }
-        func slice(_ r: ByteRange) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base + Int(r.offset), count: Int(r.length)) }
-        let target = slice(rh.isAbsoluteForm ? rh.absolutePath : rh.target)
-        let q = target.firstIndex(of: UInt8(ascii: "?")) ?? target.count
-        var host = rh.isAbsoluteForm ? slice(rh.absoluteAuthority)
-            : (rh.hostIndex >= 0 ? slice(fields[rh.hostIndex].value) : UnsafeRawBufferPointer(start: nil, count: 0))
-        if let colon = host.lastIndex(of: UInt8(ascii: ":")), host.first != UInt8(ascii: "[") {
-            host = UnsafeRawBufferPointer(rebasing: host[0..<colon])
-        }
         let view = UnsafeMutablePointer<RequestView>.allocate(capacity: 1)
-        view.initialize(to: RequestView(
-            host: host, path: UnsafeRawBufferPointer(rebasing: target[0..<q]),
-            query: q < target.count ? UnsafeRawBufferPointer(rebasing: target[(q + 1)...]) : .init(start: nil, count: 0),
-            method: rh.methodKind, head: buf,
-            headers: UnsafeBufferPointer(rebasing: fields[0..<rh.headerCount]),
-            clientIP: UnsafeRawBufferPointer(rebasing: bytes[h.count...])))
+        view.initialize(to: RequestView.make(head: rh, buffer: buf, headers: UnsafeBufferPointer(fields),
+                                             clientIP: UnsafeRawBufferPointer(rebasing: bytes[h.count...])))
         self.view = view
         self.bytes = bytes
         self.fields = fields

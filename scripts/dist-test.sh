@@ -4,9 +4,9 @@
 # environment (env -i: PATH=/usr/sbin:/usr/bin:/sbin:/bin, so no /opt/swift...,
 # and no LD_LIBRARY_PATH).
 #
-#   tests/dist-test.sh dist/edge-0.1.0-dev-linux-x86_64.tar.gz
+#   scripts/dist-test.sh dist/edge-0.1.0-dev-linux-x86_64.tar.gz
 set -euo pipefail
-tarball=$(realpath "${1:?usage: tests/dist-test.sh dist/edge-VERSION-linux-ARCH.tar.gz}")
+tarball=$(realpath "${1:?usage: scripts/dist-test.sh dist/edge-VERSION-linux-ARCH.tar.gz}")
 tmp=$(mktemp -d /tmp/edge-dist-test.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 tar -C "$tmp" -xzf "$tarball"
