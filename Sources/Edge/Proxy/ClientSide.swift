@@ -123,13 +123,15 @@ extension Reactor {
         stats.bump(stats.requests)
         socks[i].requestsOnConnection &+= 1  // unbounded per keep-alive connection; never read as a limit
         cancelTimer(c)
+        // From here on the exchange reads the protocol-neutral head (h2/h3 fill the same).
+        let request = NeutralRequestHead(h1: head, bytes: buf, fields: UnsafeBufferPointer(headerTable), scheme: .http)
         var ex = Exchange()
         ex.client = c
-        ex.method = head.methodKind
-        ex.versionMinor = head.versionMinor
-        ex.keepAlive = head.keepAlive && !draining && !socks[i].listenerGone
-        ex.expectContinue = head.expectContinue
-        ex.request.reset(head.framing)
+        ex.method = request.method
+        ex.versionMinor = request.versionMinor
+        ex.keepAlive = request.keepAlive && !draining && !socks[i].listenerGone
+        ex.expectContinue = request.expectContinue
+        ex.request.reset(request.framing)
         ex.startedMs = nowMs
         ex.bodyWindowStartMs = nowMs
         ex.clientProgressMs = nowMs
@@ -138,11 +140,11 @@ extension Reactor {
         ex.listener = acceptListener[Int(socks[i].acceptSlot)]
         exchanges[xi] = ex
         retainView(current)
-        if listener.maxBodyBytes > 0, case .contentLength(let n) = head.framing, n > listener.maxBodyBytes {
+        if listener.maxBodyBytes > 0, case .contentLength(let n) = request.framing, n > listener.maxBodyBytes {
             respondError(c, 413, "request body larger than max_body", cause: nil, consume: -1)
             return
         }
-        var req = requestView(c, &head, buf)
+        var req = RequestView.make(request, clientIP: clientAddressText(c))
         let r = matchRoute(ex.view, Int(ex.listener), &req)
         if r < 0 {
             respondError(c, 404, "no route matches this request", cause: "route_not_found", consume: head.headLength)
@@ -162,17 +164,15 @@ extension Reactor {
         return t._withUnsafeGuaranteedRef { $0.match(listener: listener, req, worker: index) }
     }
 
-    /// Views of the parsed head that routing and balancing read.
-    func requestView(_ c: Int32, _ head: inout RequestHead, _ buf: UnsafeRawBufferPointer) -> RequestView {
-        RequestView.make(head: head, buffer: buf, headers: UnsafeBufferPointer(headerTable),
-                         clientIP: UnsafeRawBufferPointer(start: peerText + Int(c) * 48, count: Int(socks[Int(c)].peerAddrLength)))
+    /// The client's address as text (X-Forwarded-For, client_ip hashing).
+    @inline(__always) func clientAddressText(_ c: Int32) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: peerText + Int(c) * 48, count: Int(socks[Int(c)].peerAddrLength))
     }
 
     /// Moves request body bytes from the client to its upstream (or drops them
     /// if the upstream is gone), honouring max_body for chunked bodies.
     func pumpRequestBody(_ c: Int32) {
         let xi = Int(socks[Int(c)].exchange)
-        let i = Int(c)
         if exchanges[xi].request.done { return }
         let u = exchanges[xi].upstream
         let dst: Int32 = (u >= 0 && !socks[Int(u)].closing) ? u : -1
@@ -192,7 +192,6 @@ extension Reactor {
     /// A request body turned out bad mid-stream: answer if nothing was sent yet, else cut.
     private func abortRequest(_ c: Int32, status: UInt16, reason: StaticString) {
         let xi = Int(socks[Int(c)].exchange)
-        let i = Int(c)
         stats.bump(stats.clientErrors)
         let u = exchanges[xi].upstream
         if u >= 0 { detach(c, u); closeSock(u) }
@@ -202,7 +201,6 @@ extension Reactor {
 
     private func discardRequestBody(_ c: Int32) {
         let xi = Int(socks[Int(c)].exchange)
-        let i = Int(c)
         if exchanges[xi].request.done { return }
         if pumpBody(from: c, to: -1, state: &exchanges[xi].request) != nil {
             exchanges[xi].keepAlive = false
@@ -361,7 +359,6 @@ extension Reactor {
     /// The exchange stops using its snapshot (and its endpoint's in-flight count).
     func endExchangeView(_ c: Int32) {
         let xi = Int(socks[Int(c)].exchange)
-        let i = Int(c)
         let v = exchanges[xi].view
         if v < 0 { return }
         let e = exchanges[xi].countedEndpoint
@@ -373,7 +370,6 @@ extension Reactor {
 
     func releaseExchangeBuffers(_ c: Int32) {
         let xi = Int(socks[Int(c)].exchange)
-        let i = Int(c)
         if exchanges[xi].requestHeadBuf >= 0 {
             buffers.release(exchanges[xi].requestHeadBuf)
             exchanges[xi].requestHeadBuf = -1

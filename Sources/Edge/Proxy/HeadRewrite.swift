@@ -117,8 +117,7 @@ extension Reactor {
         for k in 0..<head.headerCount where headerTable[k].kind == .xForwardedFor {
             w.append(buf, range: headerTable[k].value); w.append(", ")
         }
-        let ci = Int(c)
-        w.append(UnsafeRawBufferPointer(start: peerText + ci * 48, count: Int(socks[ci].peerAddrLength)))
+        w.append(clientAddressText(c))
         w.append("\r\nX-Forwarded-Proto: http\r\n")
         if host.length > 0 { w.append("X-Forwarded-Host: "); w.append(buf, range: host); w.append("\r\n") }
         w.append("Via: 1.1 edge\r\n")
@@ -162,7 +161,6 @@ extension Reactor {
         let xi = Int(socks[Int(c)].exchange)
         let id = outBuffer(c)
         if id < 0 { return false }
-        let ci = Int(c)
         var w = headWriter(id)
         w.append("HTTP/1.1 ")
         w.appendDecimal(UInt64(head.status))

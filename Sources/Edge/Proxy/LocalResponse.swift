@@ -16,7 +16,6 @@ extension Reactor {
     /// (framing in doubt: nothing more is read as a request).
     func respondError(_ c: Int32, _ status: UInt16, _ reason: StaticString, cause: StaticString?, consume: Int) {
         let xi = Int(socks[Int(c)].exchange)
-        let i = Int(c)
         if consume < 0 { exchanges[xi].keepAlive = false }
         decideLocalKeepAlive(c)
         let id = outBuffer(c)
@@ -40,7 +39,6 @@ extension Reactor {
 
     func respondDirect(_ c: Int32, _ route: CompiledRoute, consume: Int) {
         let xi = Int(socks[Int(c)].exchange)
-        let i = Int(c)
         decideLocalKeepAlive(c)
         let id = outBuffer(c)
         if id < 0 { closeSock(c); return }
@@ -59,7 +57,6 @@ extension Reactor {
     /// enough to read and drop, and the client is not waiting for 100-continue.
     private func decideLocalKeepAlive(_ c: Int32) {
         let xi = Int(socks[Int(c)].exchange)
-        let i = Int(c)
         let body = exchanges[xi].request
         switch body.mode {
         case .none: break
@@ -73,7 +70,6 @@ extension Reactor {
 
     private func finishLocal(_ c: Int32, consume: Int) {
         let xi = Int(socks[Int(c)].exchange)
-        let i = Int(c)
         exchanges[xi].responseStarted = true
         exchanges[xi].responseDone = true
         if consume >= 0 && exchanges[xi].keepAlive {

@@ -200,7 +200,6 @@ extension Reactor {
 
     private func startResponse(_ c: Int32, _ u: Int32, _ head: inout ResponseHead, _ buf: UnsafeRawBufferPointer) {
         let xi = Int(socks[Int(c)].exchange)
-        let ci = Int(c)
         exchanges[xi].response.reset(head.framing)
         if head.framing == .chunked && exchanges[xi].versionMinor == 0 { exchanges[xi].response.dechunk = true }
         if head.framing == .untilClose || exchanges[xi].response.dechunk || draining { exchanges[xi].keepAlive = false }
@@ -219,7 +218,6 @@ extension Reactor {
     /// and the client finishes once its output drains.
     private func finishResponse(_ c: Int32, _ u: Int32) {
         let xi = Int(socks[Int(c)].exchange)
-        let ci = Int(c)
         exchanges[xi].responseDone = true
         detach(c, u)
         let reusable = exchanges[xi].upstreamReusable && exchanges[xi].request.done
@@ -230,7 +228,6 @@ extension Reactor {
     /// The upstream closed (or reset) before a complete response head.
     private func upstreamEndedEarly(_ u: Int32, _ c: Int32) {
         let xi = Int(socks[Int(u)].exchange)
-        let ci = Int(c)
         let ex = exchanges[xi]
         if socks[Int(u)].reused && !ex.retried && ex.request.mode == .none && ex.requestHeadBuf >= 0 {
             // A pooled connection the upstream had already closed: resend once on a fresh one.
@@ -258,7 +255,6 @@ extension Reactor {
 
     private func retryOnFreshConnection(_ c: Int32, _ u: Int32) -> Bool {
         let xi = Int(socks[Int(c)].exchange)
-        let ci = Int(c)
         let e = socks[Int(u)].endpoint
         let v = socks[Int(u)].view
         detach(c, u)

@@ -21,13 +21,14 @@ extension RequestView {
     /// follows the `?` (empty if none or nothing follows).
     package static func make(head: RequestHead, buffer: UnsafeRawBufferPointer,
                              headers: UnsafeBufferPointer<HeaderField>, clientIP: UnsafeRawBufferPointer) -> RequestView {
-        let fields = UnsafeBufferPointer(rebasing: headers[0..<max(0, min(head.headerCount, headers.count))])
-        let (path, query) = pathAndQuery(head.isAbsoluteForm ? head.absolutePath : head.target, buffer)
-        var host = ByteRange.empty
-        if head.isAbsoluteForm { host = head.absoluteAuthority }
-        else if head.hostIndex >= 0 && head.hostIndex < fields.count { host = fields[head.hostIndex].value }
-        return RequestView(host: hostWithoutPort(host, buffer), path: path, query: query, method: head.methodKind,
-                           head: buffer, headers: fields, clientIP: clientIP)
+        make(NeutralRequestHead(h1: head, bytes: buffer, fields: headers, scheme: .http), clientIP: clientIP)
+    }
+
+    /// The view of a protocol-neutral request head (what every codec produces).
+    static func make(_ request: NeutralRequestHead, clientIP: UnsafeRawBufferPointer) -> RequestView {
+        let (path, query) = pathAndQuery(request.path, request.bytes)
+        return RequestView(host: hostWithoutPort(request.authority, request.bytes), path: path, query: query,
+                           method: request.method, head: request.bytes, headers: request.fields, clientIP: clientIP)
     }
 
     /// The view of a connection that has no request (TCP and UDP streams):

@@ -59,11 +59,10 @@ extension Reactor {
 
     private func streamConnect(_ c: Int32) {
         let xi = Int(socks[Int(c)].exchange)
-        let i = Int(c)
         cancelTimer(c)
         let v = exchanges[xi].view
         let l = views[Int(v)].listeners[Int(exchanges[xi].listener)]
-        var req = RequestView.stream(clientIP: UnsafeRawBufferPointer(start: peerText + i * 48, count: Int(socks[i].peerAddrLength)))
+        var req = RequestView.stream(clientIP: clientAddressText(c))
         let e = pickEndpoint(v, l.streamCluster, &req)
         let u = e >= 0 ? connectUpstream(v, e) : -1
         if u < 0 { stats.bump(stats.upstreamErrors); closeSock(c); return }
