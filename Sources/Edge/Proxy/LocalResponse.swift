@@ -3,7 +3,7 @@ import Glibc
 import Protocols
 
 /// Responses Edge answers itself: configured direct responses and errors
-/// (`<status> <phrase>` with an `x-edge-error` cause), per DESIGN.md's error model.
+/// (`<status> <phrase>` with an `x-edge-error` cause), per the README's error contract.
 extension Reactor {
     /// Request bodies up to this size are read and dropped to keep the connection;
     /// larger ones make Edge close after answering.
