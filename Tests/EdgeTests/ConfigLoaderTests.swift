@@ -382,6 +382,26 @@ final class ConfigLoaderTests: XCTestCase {
         }
     }
 
+    /// `n` listeners on consecutive ports, all relaying to cluster `api`.
+    static func manyListeners(_ n: Int) -> String {
+        var y = "listeners:\n"
+        for i in 0..<n { y += "  - { name: l\(i), address: \"127.0.0.1:\(20000 + i)\", cluster: api }\n" }
+        return y + "clusters:\n  - { name: api, endpoints: [\"127.0.0.1:9000\"] }\n"
+    }
+
+    /// Every worker accepts on at most 64 sockets: a 65th listener is refused
+    /// by the loader instead of silently never being accepted on.
+    func testListenerCountLimit() throws {
+        XCTAssertEqual(ConfigLoader.maxListeners, 64)
+        XCTAssertLessThanOrEqual(ConfigLoader.maxListeners, Reactor.maxAcceptSlots)
+        XCTAssertLessThanOrEqual(ConfigLoader.maxListeners, Admission.maxListenerSlots)
+        XCTAssertEqual(try ConfigLoader.parse(yaml: Self.manyListeners(64), file: "edge.yaml").summary,
+                       "config OK: 64 listeners, 64 routes, 1 cluster")
+        XCTAssertThrowsError(try ConfigLoader.parse(yaml: Self.manyListeners(65), file: "edge.yaml")) {
+            XCTAssertEqual("\($0)", "edge.yaml:1: listeners: 65 listeners, at most 64 are supported (each worker accepts on at most 64 sockets)")
+        }
+    }
+
     func testLoadMissingFile() {
         do {
             _ = try ConfigLoader.load(path: "/nonexistent/edge.yaml")

@@ -9,12 +9,20 @@ extension ConfigLoader {
     static let udpFields = ["session_timeout", "max_sessions"]
     static let httpFields = ["max_request_line", "max_header_bytes", "max_headers", "max_body",
                              "header_timeout", "idle_timeout", "body_timeout", "min_body_rate"]
+    /// Listeners in one config: every worker accepts on each of them
+    /// (`Reactor.maxAcceptSlots`) and each needs its own connection-counter slot
+    /// (`Admission.maxListenerSlots`, shared with listeners of older snapshots).
+    static let maxListeners = min(Reactor.maxAcceptSlots, Admission.maxListenerSlots / 2)
     /// Protocols that parse today; the others are reserved words.
     static let implementedProtocols: Set<ListenerProtocol> = [.http, .tcp, .udp]
 
     static func parseListeners(_ node: ConfigNode, clusters: [ClusterConfig]) throws(ConfigError) -> [ListenerConfig] {
         let items = try node.list()
         guard !items.isEmpty else { throw node.error("at least one listener is required") }
+        // Refused here rather than silently not accepting on (or not counting) the rest.
+        guard items.count <= maxListeners else {
+            throw node.error("\(items.count) listeners, at most \(maxListeners) are supported (each worker accepts on at most \(Reactor.maxAcceptSlots) sockets)")
+        }
         var listeners: [ListenerConfig] = []
         for item in items {
             let l = try parseListener(item, clusters: clusters)

@@ -26,27 +26,101 @@ struct Admission: @unchecked Sendable {
     init(maxConnections: Int) {
         global = .allocate(capacity: 1)
         global.initialize(to: 0)
-        listeners = .allocate(capacity: Admission.maxListenerSlots)
-        listeners.initialize(repeating: 0, count: Admission.maxListenerSlots)
+        listeners = Admission.listenerCells
         ipCells = lazyArray(2 * Admission.ipBuckets)
         self.maxConnections = Int32(clamping: maxConnections)
         seed = UInt64.random(in: 0...UInt64.max)
     }
 
-    /// Counter slot of a listener name, stable across reloads (names, not
-    /// indices, identify a listener). -1 once every slot is taken: that
-    /// listener then has no max_connections accounting.
-    static func counterSlot(forListener name: String) -> Int32 {
-        slotRegistry.withLock { names in
-            if let s = names[name] { return s }
-            guard names.count < maxListenerSlots else { return -1 }
-            let s = Int32(names.count)
-            names[name] = s
-            return s
+    /// Per-listener connection counters, one cell per slot. Process-wide like
+    /// the slot registry that hands the slots out (slots and cells must agree),
+    /// so the registry can see whether a slot still counts connections.
+    nonisolated(unsafe) static let listenerCells: UnsafeMutablePointer<Int32> = {
+        let p = UnsafeMutablePointer<Int32>.allocate(capacity: maxListenerSlots)
+        p.initialize(repeating: 0, count: maxListenerSlots)
+        return p
+    }()
+
+    /// Gives every listener of a freshly compiled `table` its counter slot
+    /// (writes `table.listeners[i].counterSlot`; `names[i]` is listener i's name).
+    ///
+    /// A name keeps its slot across reloads (names, not indices, identify a
+    /// listener), so a connection counted before a reload still counts after it.
+    /// A slot is pinned while any table that gave it out is alive (a worker may
+    /// still accept on that listener: its table is current there or held for the
+    /// publication) and while its cell is not 0 (a connection still counts in
+    /// it). A new name takes a never-used slot, else a slot that is neither
+    /// pinned nor counting (its old name is forgotten). The loader caps a config
+    /// at `ConfigLoader.maxListeners` (< `maxListenerSlots`) listeners, so every
+    /// listener of one config always gets its own slot; only if more than
+    /// `maxListenerSlots` names are pinned at once (many stale snapshots kept
+    /// alive) does a new name share the least-loaded slot of a listener that is
+    /// not in this config: its limit then also counts those connections
+    /// (stricter, never unlimited). Never -1: no listener loses its accounting.
+    static func assignCounterSlots(_ table: RouteTable, names: [String]) {
+        precondition(names.count == table.listeners.count, "one name per listener")
+        precondition(names.count <= maxListenerSlots, "the loader caps listeners below the slot count")
+        slotRegistry.withLock { r in
+            let slots = r.assign(names, cells: listenerCells)
+            for (i, s) in slots.enumerated() {
+                table.listeners[i].counterSlot = s
+                r.pins[Int(s)].append(WeakTable(table))
+            }
         }
     }
 
-    private static let slotRegistry = Mutex<[String: Int32]>([:])
+    /// Slot currently assigned to `name` (-1 if none); for tests and diagnostics.
+    static func counterSlot(forListener name: String) -> Int32 {
+        slotRegistry.withLock { $0.slotOf[name] ?? -1 }
+    }
+
+    private struct WeakTable {
+        weak var table: RouteTable?
+        init(_ t: RouteTable) { table = t }
+    }
+
+    private struct SlotRegistry {
+        var slotOf: [String: Int32] = [:]
+        /// Name each slot was last given to (nil: never used).
+        var owner = [String?](repeating: nil, count: Admission.maxListenerSlots)
+        /// Tables that gave the slot out; dead entries are dropped on each assign.
+        var pins = [[WeakTable]](repeating: [], count: Admission.maxListenerSlots)
+
+        mutating func assign(_ names: [String], cells: UnsafeMutablePointer<Int32>) -> [Int32] {
+            for s in 0..<pins.count where !pins[s].isEmpty { pins[s].removeAll { $0.table == nil } }
+            var out = [Int32](repeating: -1, count: names.count)
+            var taken = [Bool](repeating: false, count: Admission.maxListenerSlots)
+            // Known names keep their slot (one listener per slot within a config).
+            for (i, n) in names.enumerated() {
+                if let s = slotOf[n], !taken[Int(s)] { out[i] = s; taken[Int(s)] = true }
+            }
+            for (i, n) in names.enumerated() where out[i] < 0 {
+                let s = pick(taken, cells)
+                if let old = owner[s], slotOf[old] == Int32(s) { slotOf[old] = nil }
+                owner[s] = n
+                slotOf[n] = Int32(s)
+                taken[s] = true
+                out[i] = Int32(s)
+            }
+            return out
+        }
+
+        private func pick(_ taken: [Bool], _ cells: UnsafeMutablePointer<Int32>) -> Int {
+            let count = Admission.maxListenerSlots
+            if let s = (0..<count).first(where: { !taken[$0] && owner[$0] == nil }) { return s }
+            // Reclaim: no live table gives it out and no connection counts in it.
+            // Checked in this order, a connection can no longer be counted in the
+            // slot once both hold (only live tables' listeners admit connections).
+            let load = { (s: Int) in edge_atomic_load_i32(cells + s) }
+            if let s = (0..<count).first(where: { !taken[$0] && pins[$0].isEmpty && load($0) == 0 }) { return s }
+            // Every slot is pinned: share the least-loaded one, unpinned first.
+            let free = (0..<count).filter { !taken[$0] }
+            let unpinned = free.filter { pins[$0].isEmpty }
+            return (unpinned.isEmpty ? free : unpinned).min { load($0) < load($1) }!
+        }
+    }
+
+    private static let slotRegistry = Mutex(SlotRegistry())
 }
 
 /// What one accepted connection counted, so closing it uncounts exactly that.

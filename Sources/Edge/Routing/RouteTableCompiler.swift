@@ -34,12 +34,14 @@ package enum RouteTableCompiler {
             cl.proxyHeaderTimeoutMs = clampMs(l.proxyProtocolTimeoutMs)
             cl.maxConnections = Int32(clamping: l.maxConnections)
             cl.maxConnectionsPerIP = Int32(clamping: l.maxConnectionsPerIP)
-            cl.counterSlot = Admission.counterSlot(forListener: l.name)
             cl.minBodyRate = Int32(clamping: l.http.minBodyRate)
             c.parts.listeners.append(cl)
         }
         let workers = max(config.runtime.workers ?? 0, allowedCPUCount(), 1)
-        return RouteTable(parts: c.parts, index: index, arena: c.arena, generation: generation, workerSlots: workers)
+        let table = RouteTable(parts: c.parts, index: index, arena: c.arena, generation: generation, workerSlots: workers)
+        // Connection-counter slots are pinned by the table that uses them (see Admission).
+        Admission.assignCounterSlots(table, names: config.listeners.map(\.name))
+        return table
     }
 
     static func clampMs(_ v: Int) -> Int32 { Int32(clamping: max(1, v)) }
