@@ -11,7 +11,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Benchmarks", "lib"))
 from bench import aggregate, fmt_us  # noqa: E402
 
-NAMES = {"edge": "Edge", "nginx": "nginx", "haproxy": "HAProxy", "h2o": "h2o", "caddy": "Caddy"}
+NAMES = {"edge": "Edge", "edge-base": "Edge (baseline binary)", "nginx": "nginx", "haproxy": "HAProxy", "h2o": "h2o", "caddy": "Caddy"}
 SCEN = {"keepalive": "HTTP/1.1 keep-alive (GET /, 64 B, 64 conns)",
         "close": "HTTP/1.1 new connection per request (Connection: close, 64 conns)"}
 
@@ -62,16 +62,18 @@ def main():
         edge = agg.get((s, "edge"))
         w(f"## {SCEN.get(s, s)}")
         w("")
-        w("| proxy | req/s | p50 | p99 | p99.9 | errors | proxy CPU% | Edge/peer |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|")
+        w("| proxy | req/s | p50 | p99 | p99.9 | errors | proxy CPU% | CPU µs/req | Edge/peer |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for p in proxies:
             r = agg.get((s, p))
             if not r:
                 continue
             ratio = "—" if p == "edge" or not edge or not r["rps"] else f"{edge['rps'] / r['rps']:.2f}x"
             cpu = "-" if r["cpu_pct"] is None else f"{r['cpu_pct']:.0f}"
+            # CPU per request: the proxy's utime+stime share of one CPU over its request rate.
+            per = "-" if r["cpu_pct"] is None or not r["rps"] else f"{r['cpu_pct'] / 100 / r['rps'] * 1e6:.1f}"
             w(f"| {NAMES.get(p, p)} | {r['rps']:.0f} | {fmt_us(r['p50_us'])} | {fmt_us(r['p99_us'])} | "
-              f"{fmt_us(r['p999_us'])} | {r['errors']} | {cpu} | {ratio} |")
+              f"{fmt_us(r['p999_us'])} | {r['errors']} | {cpu} | {per} | {ratio} |")
         w("")
         w("Runs (req/s): " + "; ".join(f"{NAMES.get(p, p)} {agg[(s, p)]['all_rps']}" for p in proxies if (s, p) in agg))
         w("")
@@ -139,7 +141,7 @@ def chart(agg, proxies, scenarios, path, meta):
         return
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     width = 0.8 / max(1, len(proxies))
-    colors = {"edge": "#d62728", "nginx": "#2ca02c", "haproxy": "#1f77b4", "h2o": "#9467bd", "caddy": "#8c564b"}
+    colors = {"edge": "#d62728", "edge-base": "#ff9896", "nginx": "#2ca02c", "haproxy": "#1f77b4", "h2o": "#9467bd", "caddy": "#8c564b"}
     for ax, key, title in ((axes[0], "rps", "requests/s (higher is better)"),
                            (axes[1], "p99_us", "p99 latency, ms (lower is better)")):
         for i, p in enumerate(proxies):
