@@ -4,23 +4,23 @@
 /// and an upstream connection points at the exchange it serves, not at a
 /// client socket.
 extension Reactor {
-    /// A fresh exchange carried by client slot `c`; -1 when the table is full.
-    func allocExchange(client c: Int32) -> Int32 {
+    /// A fresh exchange carried by client slot `c`; nil when the table is full.
+    func allocExchange(client c: Int32) -> ExchangeID? {
         let x: Int32
         if freeExchangeCount > 0 { freeExchangeCount -= 1; x = freeExchangeIds[Int(freeExchangeCount)] }
         else if freshExchange < capacity { x = freshExchange; freshExchange += 1 }
-        else { return -1 }
+        else { return nil }
         exchanges[Int(x)] = Exchange()
         exchanges[Int(x)].client = c
         socks[Int(c)].exchange = x
-        return x
+        return ExchangeID(raw: x)
     }
 
     /// Returns exchange `x` to the free list (its client slot is being freed).
-    func freeExchange(_ x: Int32) {
-        guard x >= 0 else { return }
-        exchanges[Int(x)] = Exchange()
-        freeExchangeIds[Int(freeExchangeCount)] = x
+    func freeExchange(_ x: ExchangeID) {
+        guard x.raw >= 0 else { return }
+        exchanges[Int(x.raw)] = Exchange()
+        freeExchangeIds[Int(freeExchangeCount)] = x.raw
         freeExchangeCount += 1
     }
 

@@ -139,7 +139,7 @@ extension Reactor {
         ex.view = current
         ex.listener = acceptListener[Int(socks[i].acceptSlot)]
         exchanges[xi] = ex
-        retainView(current)
+        retainView(ViewID(raw: current))
         if listener.maxBodyBytes > 0, case .contentLength(let n) = request.framing, n > listener.maxBodyBytes {
             respondError(c, 413, "request body larger than max_body", cause: nil, consume: -1)
             return
@@ -365,7 +365,7 @@ extension Reactor {
         if e >= 0, let active = views[Int(v)].active { active[Int(e)] -= 1 }
         exchanges[xi].countedEndpoint = -1
         exchanges[xi].view = -1
-        releaseView(v)
+        releaseView(ViewID(raw: v))
     }
 
     func releaseExchangeBuffers(_ c: Int32) {

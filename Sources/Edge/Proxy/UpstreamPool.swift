@@ -57,7 +57,7 @@ extension Reactor {
         if u < 0 { close(fd); return -1 }
         socks[Int(u)].endpoint = e
         socks[Int(u)].view = v
-        retainView(v)
+        retainView(ViewID(raw: v))
         let addr = UnsafeMutableRawPointer(ep) + (MemoryLayout<CompiledEndpoint>.offset(of: \.address) ?? 0)
         ring.connect(fd, addr.assumingMemoryBound(to: sockaddr.self), ep.pointee.length, tag(.connect, u))
         socks[Int(u)].ops += 1

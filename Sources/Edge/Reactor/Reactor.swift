@@ -315,8 +315,8 @@ final class Reactor {
         if socks[i].outBuf >= 0 { buffers.release(socks[i].outBuf); socks[i].outBuf = -1 }
         releasePipe(slot)
         if socks[i].fd >= 0 { close(socks[i].fd) }
-        if socks[i].kind == .upstream || socks[i].kind == .udpSession { let v = socks[i].view; socks[i].view = -1; releaseView(v) }
-        if socks[i].kind == .client { freeExchange(socks[i].exchange) }
+        if socks[i].kind == .upstream || socks[i].kind == .udpSession { let v = socks[i].view; socks[i].view = -1; releaseView(ViewID(raw: v)) }
+        if socks[i].kind == .client { freeExchange(ExchangeID(raw: socks[i].exchange)) }
         socks[i].exchange = -1
         socks[i].fd = -1
         socks[i].kind = .free
@@ -397,7 +397,7 @@ final class Reactor {
         stats.bump(stats.activeConnections)
         // Same capacity as the socket table and one exchange per connection: cannot
         // fail today; if it ever does, the connection closes rather than trap.
-        if allocExchange(client: slot) < 0 { closeSock(slot); return }
+        if allocExchange(client: slot) == nil { closeSock(slot); return }
         let l = listenerSettings(slot)
         // TCP listeners never read through the buffer ring: bytes are spliced from the first one.
         if l.isStream { startStream(slot); return }

@@ -1,12 +1,11 @@
 import CIOUring
 import Glibc
 
-/// Typed identifiers: a socket slot, a buffer-table id, an exchange and a
-/// snapshot view are all small integers underneath; the wrappers keep them
-/// from being mixed up where they meet the ring (`Tag`). They are single-field
-/// structs, so they cost nothing at run time.
+/// Typed identifiers: a socket slot, an exchange and a snapshot view are all
+/// small integers underneath; the wrappers keep them from being mixed up
+/// where they cross an API (the ring's `Tag`, the exchange table, view
+/// reference counting). Single-field structs: they cost nothing at run time.
 struct SlotID: Equatable { var raw: Int32 }
-struct BufferID: Equatable { var raw: Int32 }
 struct ExchangeID: Equatable { var raw: Int32 }
 struct ViewID: Equatable { var raw: Int32 }
 

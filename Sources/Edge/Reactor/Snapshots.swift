@@ -123,12 +123,12 @@ extension Reactor {
         }
     }
 
-    @inline(__always) func retainView(_ v: Int32) { views[Int(v)].users += 1 }
+    @inline(__always) func retainView(_ v: ViewID) { views[Int(v.raw)].users += 1 }
 
-    @inline(__always) func releaseView(_ v: Int32) {
-        if v < 0 { return }
-        views[Int(v)].users -= 1
-        if views[Int(v)].users <= 0 && v != current { retireIfUnused(v) }
+    @inline(__always) func releaseView(_ v: ViewID) {
+        if v.raw < 0 { return }
+        views[Int(v.raw)].users -= 1
+        if views[Int(v.raw)].users <= 0 && v.raw != current { retireIfUnused(v.raw) }
     }
 
     /// Idle pooled upstream connections of an old snapshot are not reused.

@@ -20,7 +20,7 @@ extension Reactor {
         exchanges[xi].view = current
         exchanges[xi].listener = acceptListener[Int(socks[i].acceptSlot)]
         exchanges[xi].phase = .upgraded
-        retainView(current)
+        retainView(ViewID(raw: current))
         if l.acceptsProxyProtocol {
             // The header is peeked on readiness; the same poll then drives the relay.
             socks[i].proxyHeaderPending = true
@@ -109,7 +109,7 @@ extension Reactor {
         endExchangeView(c)
         let v = socks[Int(u)].view
         socks[Int(u)].view = -1
-        releaseView(v)
+        releaseView(ViewID(raw: v))
     }
 
     /// Flushes bytes received through the buffer ring to the other side; when both
