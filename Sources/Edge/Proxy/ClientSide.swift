@@ -95,7 +95,7 @@ extension Reactor {
         let buf = buffers.bytes(h)
         let listener = listenerSettings(c)
         var head = RequestHead()
-        switch HTTP1Parser.parseRequest(buf, limits: listener.limits, head: &head, headers: headerTable) {
+        switch HTTP1Parser.parseRequest(buf, limits: listener.limits, state: &exchanges[i].headScan, head: &head, headers: headerTable) {
         case .incomplete:
             if socks[i].eof { closeSock(c); return false }
             if buffers.count(h) >= buffers.capacity(h) {
