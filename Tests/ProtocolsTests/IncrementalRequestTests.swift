@@ -222,6 +222,12 @@ final class IncrementalRequestTests: XCTestCase {
         }
     }
 
+    /// Kept per connection in the proxy's slab: small plain data.
+    func testStateIsSmallPOD() {
+        XCTAssertLessThanOrEqual(MemoryLayout<HeadScanState>.size, 40)
+        XCTAssertTrue(_isPOD(HeadScanState.self))
+    }
+
     /// Keep-alive reuse: a fresh state per head; the state left after `.complete` is fresh.
     func testStateResetsBetweenHeads() {
         let first = bytes("GET /a HTTP/1.1\r\nHost: a\r\n\r\n"), second = bytes("GET /b HTTP/1.1\r\nHost: b\r\nX: y\r\n\r\n")

@@ -27,7 +27,7 @@ public enum HTTP1Parser {
 }
 
 /// How far an incremental request-head scan got (`HTTP1Parser.parseRequest(_:limits:state:head:headers:)`).
-/// Plain data (32 bytes), kept per connection between receives. Offsets count
+/// Plain data (40 bytes), kept per connection between receives. Offsets count
 /// from the start of the head buffer, which may only grow at its end between
 /// calls. Reset it (`HeadScanState()`) whenever a new head starts; the parser
 /// resets it itself after `.complete` and `.error`.
