@@ -19,7 +19,7 @@ final class FuzzTests: XCTestCase {
     static let interesting: [UInt8] = [0x0D, 0x0A, 0x20, 0x09, 0x3A, 0x2C, 0x3B, 0x3D, 0x22, 0x5C, 0x30, 0x39,
                                        0x61, 0x46, 0x00, 0x7F, 0x80, 0xFF, 0x2F, 0x2A, 0x40, 0x3F]
 
-    func mutate(_ input: [UInt8], _ rng: inout LCG) -> [UInt8] {
+    static func mutate(_ input: [UInt8], _ rng: inout LCG) -> [UInt8] {
         var b = input
         for _ in 0...rng.below(4) {
             switch rng.below(6) {
@@ -53,7 +53,7 @@ final class FuzzTests: XCTestCase {
         var completes = 0
         defer { XCTAssertGreaterThan(completes, 100 * Self.scale, "mutations should still yield some valid heads") }
         for iter in 0..<(6000 * Self.scale) {
-            let input = mutate(seeds[iter % seeds.count], &rng)
+            let input = Self.mutate(seeds[iter % seeds.count], &rng)
             let limits = limitsSet[iter % 2]
             let r = parseRequest(input, limits: limits, capacity: 1 + rng.below(8))
             guard r.outcome == .complete else { continue }
@@ -76,7 +76,7 @@ final class FuzzTests: XCTestCase {
         var rng = LCG(state: 0xBEEF &+ UInt64(Self.scale))
         let seeds = ResponseParserTests.framingTable.map { bytes($0.1) }
         for iter in 0..<(4000 * Self.scale) {
-            let input = mutate(seeds[iter % seeds.count], &rng)
+            let input = Self.mutate(seeds[iter % seeds.count], &rng)
             let methods: [HTTPMethod] = [.get, .head, .connect]
             let r = parseResponse(input, method: methods[iter % 3], capacity: 1 + rng.below(8))
             if case .error(let e) = r.status { XCTAssertEqual(e.status, 502) }
@@ -93,7 +93,7 @@ final class FuzzTests: XCTestCase {
         let seeds = [bytes(ChunkedDecoderTests.body + ChunkedDecoderTests.next), bytes("1\r\na\r\n0\r\n\r\n"),
                      bytes("10;a=\"\\\"\"\r\n0123456789abcdef\r\n0\r\nT: v\r\n\r\n")]
         for iter in 0..<(4000 * Self.scale) {
-            let input = mutate(seeds[iter % seeds.count], &rng)
+            let input = Self.mutate(seeds[iter % seeds.count], &rng)
             // Random split into up to 4 pieces; runChunked asserts the event contract.
             var pieces: [[UInt8]] = []
             var rest = input[...]

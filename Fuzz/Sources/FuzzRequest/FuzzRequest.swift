@@ -7,6 +7,10 @@ import Protocols
 // in the head, headLength <= count, field/semantic invariants, every prefix
 // of a complete head is .incomplete, the head alone parses identically, and
 // the head re-serialized as a proxy forwards it parses to the same semantics.
+// Incremental path: the buffer fed in pieces (sizes taken from its own bytes)
+// through one HeadScanState gives, after each piece, what the one-shot parse
+// of the bytes so far gives: the first non-incomplete status at the same piece,
+// the same head.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzRequest(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
@@ -31,8 +35,33 @@ public func fuzzRequest(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
     case .complete:
         withExtendedLifetime(buf) { checkComplete(buf, head, table, limits: limits, capacity: capacity) }
     }
+    withExtendedLifetime(buf) { checkIncremental(buf, status, head, limits, capacity) }
     withExtendedLifetime((buf, table)) {}
     return 0
+}
+
+func checkIncremental(_ buf: ExactBytes, _ status: ParseStatus, _ head: RequestHead, _ limits: HTTP1Limits, _ capacity: Int) {
+    let b = buf.buffer
+    let t = HeaderTable(capacity: capacity)
+    var state = HeadScanState()
+    var n = 0
+    while true {
+        // Piece sizes 1...8 from the data itself, so the fuzzer explores splits too.
+        n = n < b.count ? min(b.count, n + 1 + Int(b[n] & 7)) : b.count
+        var h = RequestHead()
+        let s = HTTP1Parser.parseRequest(UnsafeRawBufferPointer(rebasing: b[0..<n]), limits: limits, state: &state,
+                                         head: &h, headers: t.fields)
+        if n == b.count {
+            require(s == status, "incremental \(s) vs one-shot \(status) over \(n) bytes")
+            if case .complete = s { require(same(h, head), "incremental head differs") }
+            return
+        }
+        if case .incomplete = s { continue }
+        let one = parse(buf.prefix(n), limits, capacity)
+        require(s == one.status, "incremental \(s) vs one-shot \(one.status) at \(n) bytes")
+        if case .complete = s { require(same(h, one.head), "incremental head differs at \(n) bytes") }
+        return
+    }
 }
 
 func parse(_ b: ExactBytes, _ limits: HTTP1Limits, _ capacity: Int) -> (status: ParseStatus, head: RequestHead, table: HeaderTable) {

@@ -85,4 +85,7 @@ struct Exchange {
     var bodyWindowPaused = false
     /// When the client last delivered body bytes or took response bytes.
     var clientProgressMs: Int64 = 0
+    /// How far the request head being received was scanned (readingHead only;
+    /// a new Exchange starts a new head), so a trickled head is not rescanned.
+    var headScan = HeadScanState()
 }

@@ -88,6 +88,7 @@ extension Reactor {
 
     /// Parses the request head at the front of the input. True when an exchange started.
     private func readRequestHead(_ c: Int32) -> Bool {
+        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
         guard linearizeInput(c) else {
             respondError(c, 503, "no buffer for the request head", cause: "overloaded", consume: -1)
@@ -97,7 +98,7 @@ extension Reactor {
         let buf = buffers.bytes(h)
         let listener = listenerSettings(c)
         var head = RequestHead()
-        switch HTTP1Parser.parseRequest(buf, limits: listener.limits, head: &head, headers: headerTable) {
+        switch HTTP1Parser.parseRequest(buf, limits: listener.limits, state: &exchanges[xi].headScan, head: &head, headers: headerTable) {
         case .incomplete:
             if socks[i].eof { closeSock(c); return false }
             if buffers.count(h) >= buffers.capacity(h) {

@@ -24,48 +24,98 @@ enum FieldLine {
     case invalid(StaticString)
 }
 
+/// Where lexing of a partially received field line stopped, so the next call
+/// resumes there instead of rescanning the line (`HTTP1Parser.parseRequest(_:limits:state:...)`).
+/// Plain data; offsets are from the start of the buffer.
+@usableFromInline
+struct FieldCursor: Equatable, Sendable {
+    @usableFromInline enum Stage: UInt8, Sendable { case lineStart, name, ows, value, cr }
+    @usableFromInline var stage: Stage = .lineStart
+    /// Next byte to examine (meaningless at `.lineStart`).
+    @usableFromInline var i: Int32 = 0
+    @usableFromInline var nameEnd: Int32 = 0
+    @usableFromInline var valueStart: Int32 = 0
+    @usableFromInline var valueEnd: Int32 = 0
+    @inlinable init() {}
+}
+
 /// Lexes `field-name ":" OWS field-value OWS CRLF` (or the final CRLF) at `p`,
 /// reading only bytes before `end` (≤ buf.count). Strict: no obs-fold, no bare
 /// CR/LF, no space before the colon, no CTLs in the value.
-@usableFromInline
+@usableFromInline @inline(__always)
 func lexFieldLine(_ buf: UnsafeRawBufferPointer, from p: Int, end: Int) -> FieldLine {
-    guard p < end else { return .exhausted }
-    let first = buf[p]
-    if first == ASCII.cr {
-        guard p + 1 < end else { return .exhausted }
-        return buf[p + 1] == ASCII.lf ? .end(next: p + 2) : .invalid("bare CR in head")
-    }
-    if first == ASCII.lf { return .invalid("bare LF in head") }
-    if isOWS(first) { return .invalid("obs-fold not allowed") }
+    var cursor = FieldCursor()
+    return lexFieldLine(buf, from: p, end: end, cursor: &cursor)
+}
 
-    var i = p
-    while i < end && isTchar(buf[i]) { i += 1 }
-    guard i < end else { return .exhausted }
-    if buf[i] != ASCII.colon {
-        if buf[i] == ASCII.lf { return .invalid("bare LF in head") }
-        return .invalid("invalid header name")
+/// Resumable form of `lexFieldLine`: on `.exhausted` the cursor records how far
+/// the line at `p` was examined, and a later call with the same `p` and cursor
+/// (over the same bytes plus more) continues from there, giving exactly what one
+/// call over the longer buffer gives. Any other outcome resets the cursor.
+@usableFromInline @inline(__always)
+func lexFieldLine(_ buf: UnsafeRawBufferPointer, from p: Int, end: Int, cursor: inout FieldCursor) -> FieldLine {
+    var i = Int(cursor.i)
+    var nameEnd = Int(cursor.nameEnd)
+    var valueStart = Int(cursor.valueStart)
+    var valueEnd = Int(cursor.valueEnd)  // one past the last non-OWS byte: trailing OWS is trimmed
+    @inline(__always) func stop(_ s: FieldCursor.Stage) -> FieldLine {
+        cursor.stage = s
+        cursor.i = Int32(truncatingIfNeeded: i)
+        cursor.nameEnd = Int32(truncatingIfNeeded: nameEnd)
+        cursor.valueStart = Int32(truncatingIfNeeded: valueStart)
+        cursor.valueEnd = Int32(truncatingIfNeeded: valueEnd)
+        return .exhausted
     }
-    if i == p { return .invalid("empty header name") }
-    let nameEnd = i
-    i += 1
-    while i < end && isOWS(buf[i]) { i += 1 }
-    let valueStart = i
-    var valueEnd = i  // one past the last non-OWS byte: trailing OWS is trimmed
-    while i < end {
+    switch cursor.stage {
+    case .lineStart:
+        guard p < end else { return .exhausted }
+        let first = buf[p]
+        if first == ASCII.cr {
+            guard p + 1 < end else { return .exhausted }
+            return buf[p + 1] == ASCII.lf ? .end(next: p + 2) : .invalid("bare CR in head")
+        }
+        if first == ASCII.lf { return .invalid("bare LF in head") }
+        if isOWS(first) { return .invalid("obs-fold not allowed") }
+        i = p
+        fallthrough
+    case .name:
+        while i < end && isTchar(buf[i]) { i += 1 }
+        guard i < end else { return stop(.name) }
+        if buf[i] != ASCII.colon {
+            cursor = FieldCursor()
+            if buf[i] == ASCII.lf { return .invalid("bare LF in head") }
+            return .invalid("invalid header name")
+        }
+        if i == p { cursor = FieldCursor(); return .invalid("empty header name") }
+        nameEnd = i
+        i += 1
+        fallthrough
+    case .ows:
+        while i < end && isOWS(buf[i]) { i += 1 }
+        guard i < end else { return stop(.ows) }
+        valueStart = i
+        valueEnd = i
+        fallthrough
+    case .value:
+        while i < end {
+            let c = buf[i]
+            if isFieldVchar(c) { i += 1; valueEnd = i; continue }
+            if isOWS(c) { i += 1; continue }
+            break
+        }
+        guard i < end else { return stop(.value) }
         let c = buf[i]
-        if isFieldVchar(c) { i += 1; valueEnd = i; continue }
-        if isOWS(c) { i += 1; continue }
-        break
+        if c == ASCII.lf { cursor = FieldCursor(); return .invalid("bare LF in head") }
+        if c != ASCII.cr { cursor = FieldCursor(); return .invalid("invalid header value") }
+        fallthrough
+    case .cr:
+        guard i + 1 < end else { return stop(.cr) }
+        cursor = FieldCursor()
+        if buf[i + 1] != ASCII.lf { return .invalid("bare CR in head") }
+        let kind = classifyHeaderName(buf, start: p, count: nameEnd - p)
+        return .field(HeaderField(name: byteRange(p, nameEnd), value: byteRange(valueStart, valueEnd), kind: kind),
+                      next: i + 2)
     }
-    guard i < end else { return .exhausted }
-    let c = buf[i]
-    if c == ASCII.lf { return .invalid("bare LF in head") }
-    if c != ASCII.cr { return .invalid("invalid header value") }
-    guard i + 1 < end else { return .exhausted }
-    if buf[i + 1] != ASCII.lf { return .invalid("bare CR in head") }
-    let kind = classifyHeaderName(buf, start: p, count: nameEnd - p)
-    return .field(HeaderField(name: byteRange(p, nameEnd), value: byteRange(valueStart, valueEnd), kind: kind),
-                  next: i + 2)
 }
 
 /// Case-insensitive compare of `buf[start..<start+s.count]` with the lowercase

@@ -1,11 +1,59 @@
 // HTTP/1.1 request-head parser (RFC 9112 §2-§3, §6.3). Strict on purpose: a
 // proxy that accepts what its upstream reads differently enables smuggling.
-// Stateless: the caller re-parses from the start of the buffer on each call.
+//
+// Incremental scanning. A head may arrive a few bytes per packet; re-parsing
+// the whole buffer on every receive costs O(n²) for a trickled head. The parser
+// is therefore written as a resumable left-to-right scan (`scanRequestHead`):
+// each stage (request-line method / target / version bytes, then field lines,
+// each field line itself through `FieldCursor`) stops where the input runs out
+// and records its position in a small POD, `HeadScanState`. Resuming over the
+// same bytes plus more continues from that position, so each byte is examined
+// once per stage, and the outcome after any prefix is exactly what the one-shot
+// parse of that prefix returns: same errors (400/414/431/505...) reported at the
+// same byte, same limits. The one-shot `parseRequest` is that same scan started
+// from a fresh state, so the two cannot drift apart.
+//
+// What is not kept between calls: the header-field table (the proxy's is
+// per-reactor scratch shared by all connections) and the request-line results
+// (`RequestHead`). So when the blank line arrives in a call that resumed after
+// the request line, the head is parsed once more from the start (one O(n) pass
+// per head) to fill the table and the head; the cross-field rules (Host count,
+// Content-Length / Transfer-Encoding, Connection...) run only then, as today.
 
 /// Namespace for the HTTP/1.x head parsers.
 public enum HTTP1Parser {
     /// Leading empty lines tolerated before a start line (RFC 9112 §2.2 says at least one).
     @usableFromInline static var maxLeadingEmptyLines: Int { 8 }
+}
+
+/// How far an incremental request-head scan got (`HTTP1Parser.parseRequest(_:limits:state:head:headers:)`).
+/// Plain data (40 bytes), kept per connection between receives. Offsets count
+/// from the start of the head buffer, which may only grow at its end between
+/// calls. Reset it (`HeadScanState()`) whenever a new head starts; the parser
+/// resets it itself after `.complete` and `.error`.
+public struct HeadScanState: Equatable, Sendable {
+    @usableFromInline enum Stage: UInt8, Sendable { case leading, method, target, version, fields }
+    @usableFromInline var stage: Stage = .leading
+    /// Version bytes ("HTTP/1.1\r\n") already checked.
+    @usableFromInline var versionBytes: UInt8 = 0
+    /// Start of the request line (after skipped empty lines), then of the current field line.
+    @usableFromInline var line: Int32 = 0
+    @usableFromInline var methodEnd: Int32 = 0
+    @usableFromInline var targetEnd: Int32 = 0
+    /// Field lines lexed so far.
+    @usableFromInline var fields: Int32 = 0
+    /// Request-line scan position, then the current field line's cursor (its `i`).
+    @usableFromInline var cursor = FieldCursor()
+    @inlinable public init() {}
+
+    /// Bytes at the start of the buffer this state has examined (they must not change).
+    @inlinable public var examined: Int {
+        switch stage {
+        case .leading: return 0
+        case .method, .target, .version: return Int(cursor.i)
+        case .fields: return cursor.stage == .lineStart ? Int(line) : Int(cursor.i)
+        }
+    }
 }
 
 extension HTTP1Parser {
@@ -20,21 +68,67 @@ extension HTTP1Parser {
     public static func parseRequest(_ buf: UnsafeRawBufferPointer, limits: HTTP1Limits, head: inout RequestHead,
                                     headers: UnsafeMutableBufferPointer<HeaderField>) -> ParseStatus {
         head = RequestHead()
+        var state = HeadScanState()
+        let s = scanRequestHead(buf, limits: limits, state: &state, head: &head, headers: headers)
+        guard case .complete = s else { return s }
+        return applyRequestSemantics(buf, headers: headers, head: &head)
+    }
+
+    /// Incremental form of `parseRequest` for a head that arrives in pieces:
+    /// `buf` is everything received so far (the bytes of the previous call plus
+    /// more), `state` what earlier calls examined. Examines only bytes not yet
+    /// examined (plus, once, the whole head when it completes) and returns exactly
+    /// what `parseRequest(buf, ...)` returns. `head` and `headers` are written as
+    /// by `parseRequest` when it returns `.complete`; `headers` may be clobbered
+    /// between calls (scratch shared by connections). `state` is reset on
+    /// `.complete` and `.error`.
+    public static func parseRequest(_ buf: UnsafeRawBufferPointer, limits: HTTP1Limits, state: inout HeadScanState,
+                                    head: inout RequestHead, headers: UnsafeMutableBufferPointer<HeaderField>) -> ParseStatus {
+        // Defensive: a buffer shorter than what was examined is not a continuation.
+        if state.examined > buf.count { state = HeadScanState() }
+        let resumed = state.stage == .fields
+        head = RequestHead()
+        switch scanRequestHead(buf, limits: limits, state: &state, head: &head, headers: headers) {
+        case .incomplete:
+            return .incomplete
+        case .error(let e):
+            state = HeadScanState()
+            return .error(e)
+        case .complete:
+            state = HeadScanState()
+            // The request line (and maybe fields) were read in earlier calls: fill head and table now.
+            if resumed { return parseRequest(buf, limits: limits, head: &head, headers: headers) }
+            return applyRequestSemantics(buf, headers: headers, head: &head)
+        }
+    }
+
+    /// The resumable scan behind both entry points. `.complete` means the blank
+    /// line was reached (`headLength`, `headerCount` set; request-line fields of
+    /// `head` set only if the request line ended in this call); the request
+    /// semantics are not applied yet. On `.incomplete`, `state` records progress.
+    @usableFromInline
+    static func scanRequestHead(_ buf: UnsafeRawBufferPointer, limits: HTTP1Limits, state st: inout HeadScanState,
+                                head: inout RequestHead, headers: UnsafeMutableBufferPointer<HeaderField>) -> ParseStatus {
         let n = buf.count
         let headLimit = clampLimit(limits.maxHeaderBytes)
         @inline(__always) func bad(_ r: StaticString) -> ParseStatus { .error(HTTP1Error(status: 400, reason: r)) }
         let tooLarge = ParseStatus.error(HTTP1Error(status: 431, reason: "request header fields too large"))
 
-        // Leading empty lines.
-        var p = 0
-        switch skipLeadingEmptyLines(buf, end: min(n, headLimit)) {
-        case .next(let q): p = q
-        case .exhausted: return headLimit <= n ? tooLarge : .incomplete
-        case .invalid(let r): return bad(r)
+        // Leading empty lines: at most 9 CRLFs, re-examined until the request line starts.
+        if st.stage == .leading {
+            switch skipLeadingEmptyLines(buf, end: min(n, headLimit)) {
+            case .next(let q):
+                st.stage = .method
+                st.line = Int32(truncatingIfNeeded: q)
+                st.cursor.i = st.line
+            case .exhausted: return headLimit <= n ? tooLarge : .incomplete
+            case .invalid(let r): return bad(r)
+            }
         }
 
         // Request line, bounded by both the line limit and the head limit.
-        let lineLimit = p + clampLimit(limits.maxRequestLine)
+        let methodStart = Int(st.line)
+        let lineLimit = methodStart + clampLimit(limits.maxRequestLine)
         let end = min(n, min(lineLimit, headLimit))
         @inline(__always) func lineExhausted() -> ParseStatus {
             if lineLimit <= n && lineLimit <= headLimit {
@@ -42,73 +136,91 @@ extension HTTP1Parser {
             }
             return headLimit <= n ? tooLarge : .incomplete
         }
-
-        let methodStart = p
-        var i = p
-        while i < end && isTchar(buf[i]) { i += 1 }
-        guard i < end else { return lineExhausted() }
-        if buf[i] != ASCII.sp || i == methodStart {
-            if buf[i] == ASCII.lf { return bad("bare LF in head") }
-            return bad(i == methodStart ? "invalid method" : (buf[i] == ASCII.cr ? "malformed request line" : "invalid method"))
-        }
-        let methodEnd = i
-
-        let targetStart = i + 1
-        i = targetStart
-        while i < end && isVisibleASCII(buf[i]) { i += 1 }
-        guard i < end else { return lineExhausted() }
-        if buf[i] != ASCII.sp || i == targetStart {
-            switch buf[i] {
-            case ASCII.lf: return bad("bare LF in head")
-            case ASCII.sp, ASCII.cr: return bad("malformed request line")
-            default: return bad("invalid request target")
+        var i = Int(st.cursor.i)
+        var p = 0
+        var count = 0
+        switch st.stage {
+        case .leading:
+            return .incomplete  // unreachable: left above
+        case .method:
+            while i < end && isTchar(buf[i]) { i += 1 }
+            guard i < end else { st.cursor.i = Int32(truncatingIfNeeded: i); return lineExhausted() }
+            if buf[i] != ASCII.sp || i == methodStart {
+                if buf[i] == ASCII.lf { return bad("bare LF in head") }
+                return bad(i == methodStart ? "invalid method" : (buf[i] == ASCII.cr ? "malformed request line" : "invalid method"))
             }
-        }
-        let targetEnd = i
-
-        // "HTTP/" DIGIT "." DIGIT CR LF, checked byte by byte as bytes arrive.
-        let v = i + 1
-        var k = 0
-        while k < 10 {
-            guard v + k < end else { return lineExhausted() }
-            let c = buf[v + k]
-            switch k {
-            case 0...4:
-                let lit: StaticString = "HTTP/"
-                if c != lit.utf8Start[k] { return bad("invalid HTTP version") }
-            case 5, 7:
-                if !isDigit(c) { return bad("invalid HTTP version") }
-            case 6:
-                if c != 0x2E { return bad("invalid HTTP version") }
-            case 8:
-                if c == ASCII.lf { return bad("bare LF in head") }
-                if c == ASCII.sp { return bad("malformed request line") }
-                if c != ASCII.cr { return bad("invalid HTTP version") }
-            default:
-                if c != ASCII.lf { return bad("bare CR in head") }
+            st.methodEnd = Int32(truncatingIfNeeded: i)
+            i += 1
+            fallthrough
+        case .target:
+            let targetStart = Int(st.methodEnd) + 1
+            while i < end && isVisibleASCII(buf[i]) { i += 1 }
+            guard i < end else { st.stage = .target; st.cursor.i = Int32(truncatingIfNeeded: i); return lineExhausted() }
+            if buf[i] != ASCII.sp || i == targetStart {
+                switch buf[i] {
+                case ASCII.lf: return bad("bare LF in head")
+                case ASCII.sp, ASCII.cr: return bad("malformed request line")
+                default: return bad("invalid request target")
+                }
             }
-            k += 1
+            st.targetEnd = Int32(truncatingIfNeeded: i)
+            st.versionBytes = 0
+            fallthrough
+        case .version:
+            // "HTTP/" DIGIT "." DIGIT CR LF, checked byte by byte as bytes arrive.
+            let v = Int(st.targetEnd) + 1
+            var k = Int(st.versionBytes)
+            while k < 10 {
+                guard v + k < end else {
+                    st.stage = .version
+                    st.versionBytes = UInt8(truncatingIfNeeded: k)
+                    st.cursor.i = Int32(truncatingIfNeeded: v + k)
+                    return lineExhausted()
+                }
+                let c = buf[v + k]
+                switch k {
+                case 0...4:
+                    let lit: StaticString = "HTTP/"
+                    if c != lit.utf8Start[k] { return bad("invalid HTTP version") }
+                case 5, 7:
+                    if !isDigit(c) { return bad("invalid HTTP version") }
+                case 6:
+                    if c != 0x2E { return bad("invalid HTTP version") }
+                case 8:
+                    if c == ASCII.lf { return bad("bare LF in head") }
+                    if c == ASCII.sp { return bad("malformed request line") }
+                    if c != ASCII.cr { return bad("invalid HTTP version") }
+                default:
+                    if c != ASCII.lf { return bad("bare CR in head") }
+                }
+                k += 1
+            }
+            let major = buf[v + 5], minor = buf[v + 7]
+            guard major == 0x31, minor == 0x30 || minor == 0x31 else {
+                return .error(HTTP1Error(status: 505, reason: "HTTP version not supported"))
+            }
+            let methodEnd = Int(st.methodEnd), targetStart = methodEnd + 1, targetEnd = Int(st.targetEnd)
+            head.versionMinor = minor == 0x31 ? 1 : 0
+            head.method = byteRange(methodStart, methodEnd)
+            head.methodKind = HTTPMethod.classify(buf, start: methodStart, count: methodEnd - methodStart)
+            head.target = byteRange(targetStart, targetEnd)
+            if let r = analyzeTarget(buf, start: targetStart, end: targetEnd, head: &head) { return bad(r) }
+            p = v + 10
+            st.stage = .fields
+            st.cursor = FieldCursor()
+        case .fields:
+            p = Int(st.line)
+            count = Int(st.fields)
         }
-        let major = buf[v + 5], minor = buf[v + 7]
-        guard major == 0x31, minor == 0x30 || minor == 0x31 else {
-            return .error(HTTP1Error(status: 505, reason: "HTTP version not supported"))
-        }
-        head.versionMinor = minor == 0x31 ? 1 : 0
-        head.method = byteRange(methodStart, methodEnd)
-        head.methodKind = HTTPMethod.classify(buf, start: methodStart, count: methodEnd - methodStart)
-        head.target = byteRange(targetStart, targetEnd)
-        if let r = analyzeTarget(buf, start: targetStart, end: targetEnd, head: &head) { return bad(r) }
-        p = v + 10
 
         // Header fields.
         let fieldEnd = min(n, headLimit)
         let capacity = min(clampLimit(limits.maxHeaderCount), headers.count)
-        var count = 0
         while true {
             if count == capacity && p < fieldEnd && buf[p] != ASCII.cr {
                 return .error(HTTP1Error(status: 431, reason: "too many header fields"))
             }
-            switch lexFieldLine(buf, from: p, end: fieldEnd) {
+            switch lexFieldLine(buf, from: p, end: fieldEnd, cursor: &st.cursor) {
             case .field(let f, let next):
                 guard count < capacity else { return .error(HTTP1Error(status: 431, reason: "too many header fields")) }
                 headers[count] = f
@@ -118,6 +230,8 @@ extension HTTP1Parser {
             case .end(let next):
                 p = next
             case .exhausted:
+                st.line = Int32(truncatingIfNeeded: p)
+                st.fields = Int32(truncatingIfNeeded: count)
                 return headLimit <= n ? tooLarge : .incomplete
             case .invalid(let r):
                 return bad(r)
@@ -126,7 +240,7 @@ extension HTTP1Parser {
         }
         head.headerCount = count
         head.headLength = p
-        return applyRequestSemantics(buf, headers: headers, head: &head)
+        return .complete
     }
 
     /// Checks the target form against the method (RFC 9112 §3.2) and splits absolute-form.
