@@ -336,12 +336,15 @@ extension Reactor {
     /// Unlinks two sockets (either order): a client's exchange forgets its
     /// upstream, the upstream its exchange, and a relay pair its peers.
     @inline(__always) func detach(_ a: Int32, _ b: Int32) {
-        for s in [a, b] {
-            let i = Int(s)
-            socks[i].peer = -1
-            if socks[i].kind == .upstream { socks[i].exchange = -1 }
-            else if socks[i].exchange >= 0 { exchanges[Int(socks[i].exchange)].upstream = -1 }
-        }
+        unlink(a)
+        unlink(b)
+    }
+
+    @inline(__always) private func unlink(_ s: Int32) {
+        let i = Int(s)
+        socks[i].peer = -1
+        if socks[i].kind == .upstream { socks[i].exchange = -1 }
+        else if socks[i].exchange >= 0 { exchanges[Int(socks[i].exchange)].upstream = -1 }
     }
 
     /// Links exchange of client `c` to upstream `u` (the upstream serves that exchange).

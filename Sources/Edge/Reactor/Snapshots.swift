@@ -176,8 +176,10 @@ extension Reactor {
     /// an exchange runs, the current snapshot between requests.
     @inline(__always) func listenerSettings(_ c: Int32) -> CompiledListener {
         let xi = Int(socks[Int(c)].exchange)
-        let ex = exchanges[xi]
-        if ex.view >= 0 { return views[Int(ex.view)].listeners[Int(ex.listener)] }
+        if xi >= 0, exchanges[xi].view >= 0 {
+            let ex = exchanges[xi]
+            return views[Int(ex.view)].listeners[Int(ex.listener)]
+        }
         let a = Int(socks[Int(c)].acceptSlot)
         let li = Int(acceptListener[a])
         let v = views[Int(current)]

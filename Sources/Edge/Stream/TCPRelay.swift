@@ -268,6 +268,7 @@ extension Reactor {
     private func streamIdleMs(_ c: Int32) -> Int32 {
         let xi = Int(socks[Int(c)].exchange)
         if socks[Int(c)].relayIdleMs > 0 { return socks[Int(c)].relayIdleMs }
+        guard xi >= 0 else { return 300_000 }
         let ex = exchanges[xi]
         guard ex.view >= 0 else { return 300_000 }
         let l = views[Int(ex.view)].listeners[Int(ex.listener)]
