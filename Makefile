@@ -31,6 +31,8 @@ deps:
 	@missing=""; \
 	dpkg -s liburing-dev >/dev/null 2>&1 || [ -f /usr/include/liburing.h ] || missing="$$missing liburing-dev"; \
 	dpkg -s libpcre2-dev >/dev/null 2>&1 || [ -f /usr/include/pcre2.h ] || missing="$$missing libpcre2-dev"; \
+	dpkg -s libssl-dev >/dev/null 2>&1 || [ -f /usr/include/openssl/ssl.h ] || missing="$$missing libssl-dev"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v curl  >/dev/null 2>&1 || missing="$$missing curl"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v wrk   >/dev/null 2>&1 || missing="$$missing wrk"; \

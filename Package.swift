@@ -25,6 +25,8 @@ let package = Package(
         ),
         // Module map over Debian's libpcre2-dev (8-bit code units): route regexes.
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+        // Module map + macro wrappers over Debian's libssl-dev (OpenSSL 3.0): TLS, JWT signatures.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // I/O-free codecs. Never depends on CIOUring.
         .target(
             name: "Protocols",
@@ -37,6 +39,7 @@ let package = Package(
             dependencies: [
                 "CIOUring",
                 "CPCRE2",
+                "COpenSSL",
                 "Protocols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
