@@ -155,11 +155,17 @@ final class Reactor {
     /// Load shedding input: CPU spent on one loop turn (user code plus the
     /// kernel's completion work) is how long an event arriving at its start
     /// waits. Idle turns cost ~nothing; a saturated reactor's turns grow with
-    /// the work queued per turn. Smoothed over ~8 turns.
-    @inline(__always) func measureLoopLag(_ lastCPUUs: inout Int64) {
+    /// the work queued per turn. The thread CPU clock is a real syscall (no
+    /// vDSO), so it is read at most once per coarse-clock tick (~4 ms) and the
+    /// window's CPU is spread over its turns: a trickling client that wakes
+    /// the loop per byte must not pay a second syscall per wake-up.
+    @inline(__always) func measureLoopLag(_ window: inout LoopLagWindow) {
+        window.turns &+= 1
+        if nowMs == window.startMs { return }
         let cpu = Reactor.threadCPUUs()
-        loopLagUs = (loopLagUs * 7 + (cpu - lastCPUUs)) / 8
-        lastCPUUs = cpu
+        let perTurn = (cpu - window.startCPUUs) / Int64(max(window.turns, 1))
+        loopLagUs = (loopLagUs * 3 + perTurn) / 4
+        window = LoopLagWindow(startMs: nowMs, startCPUUs: cpu, turns: 0)
         stats.loopLagUs.store(Int(loopLagUs), ordering: .relaxed)
     }
 
@@ -178,7 +184,7 @@ final class Reactor {
         let batch = UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>.allocate(capacity: 512)
         var wait = __kernel_timespec(tv_sec: 0, tv_nsec: 10_000_000)
         var drainDeadline: Int64 = 0
-        var lastTurnCPUUs = Reactor.threadCPUUs()
+        var lagWindow = LoopLagWindow(startMs: Reactor.monotonicMs(), startCPUUs: Reactor.threadCPUUs(), turns: 0)
         while true {
             var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
             _ = io_uring_submit_and_wait_timeout(uring, &cqe, 1, &wait, nil)
@@ -195,7 +201,7 @@ final class Reactor {
             pollSnapshot()
             wheel.advance(nowMs: nowMs) { self.timerFired($0) }
             if starvedCount > 0 { rearmStarved() }
-            if loopLagLimitUs > 0 { measureLoopLag(&lastTurnCPUUs) }
+            if loopLagLimitUs > 0 { measureLoopLag(&lagWindow) }
             if stats.stop.load(ordering: .relaxed) { break }
             if !draining && stats.drain.load(ordering: .relaxed) {
                 beginDrain()
@@ -669,4 +675,11 @@ func lazyArray<T>(_ count: Int) -> UnsafeMutablePointer<T> {
         return UnsafeMutablePointer<T>.allocate(capacity: max(count, 1))
     }
     return p.bindMemory(to: T.self, capacity: max(count, 1))
+}
+
+/// The loop turns since the thread CPU clock was last read (see `measureLoopLag`).
+struct LoopLagWindow {
+    var startMs: Int64
+    var startCPUUs: Int64
+    var turns: Int32
 }
