@@ -47,6 +47,7 @@ extension Reactor {
     }
 
     func startCopyRelay(_ a: Int32, _ b: Int32, spliceAfter: Int32) {
+        stats.bump(stats.relayCopyStarted)
         socks[Int(a)].peer = b
         socks[Int(b)].peer = a
         for s in [a, b] {
@@ -121,6 +122,7 @@ extension Reactor {
     /// `relay: auto` saw a bulk transfer: stop copying; once both sides' queued
     /// bytes are flushed, the splice relay takes over (TCPRelay.swift).
     private func switchToSplice(_ a: Int32, _ b: Int32) {
+        stats.bump(stats.relaySpliceSwitches)
         for s in [a, b] {
             socks[Int(s)].stream.copying = false
             socks[Int(s)].relayPending = true
