@@ -93,7 +93,7 @@ final class ConfigLoaderStreamRoutesTests: XCTestCase {
         ("route without match", base.replacingOccurrences(of: "{ match: { sni: \"db.example.com\" }, cluster: db }", with: "{ cluster: db }"),
          "edge.yaml:6: listeners[0].routes[0]: a tcp route needs 'match: { sni: NAME }' (the listener's 'cluster' is the default)"),
         ("host on tcp", base.replacingOccurrences(of: "{ sni: \"db.example.com\" }", with: "{ host: \"db.example.com\" }"),
-         "edge.yaml:6: listeners[0].routes[0].match: expected a mapping with fields: sni"),
+         "edge.yaml:6: listeners[0].routes[0].match.host: unknown field 'host', expected one of: sni"),
         ("splice_after without auto", base.replacingOccurrences(of: "    cluster: web\n", with: "    cluster: web\n    tcp: { relay: copy, splice_after: 64KiB }\n"),
          "edge.yaml:9: listeners[0].tcp.splice_after: splice_after applies to relay: auto only"),
         ("unknown relay", base.replacingOccurrences(of: "    cluster: web\n", with: "    cluster: web\n    tcp: { relay: zerocopy }\n"),
