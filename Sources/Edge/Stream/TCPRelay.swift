@@ -124,7 +124,10 @@ extension Reactor {
             while socks[Int(src)].inHead >= 0 && segmentRoom(dst) > 0 {
                 let h = socks[Int(src)].inHead
                 let bytes = buffers.bytes(h)
-                if let base = bytes.baseAddress, bytes.count > 0 { enqueue(dst, base, bytes.count, id: h) }
+                if let base = bytes.baseAddress, bytes.count > 0 {
+                    enqueue(dst, base, bytes.count, id: h)
+                    socks[Int(src)].relayedBytes &+= UInt64(bytes.count)
+                }
                 popInput(src)
             }
             flush(dst)
