@@ -20,11 +20,11 @@ public func fuzzClientHello(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
 }
 
 func peek(_ e: ExactBytes, _ scratchSize: Int) -> (ClientHelloPeekResult, [UInt8]) {
-    let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: scratchSize, alignment: 1)
-    defer { scratch.deallocate() }
-    scratch.initializeMemory(as: UInt8.self, repeating: 0)
-    let r = withExtendedLifetime(e) { ClientHelloPeek.parse(e.buffer, scratch: scratch) }
-    return (r, Array(scratch))
+    var copy = [UInt8](repeating: 0, count: scratchSize)
+    let r = copy.withUnsafeMutableBytes { scratch in
+        withExtendedLifetime(e) { ClientHelloPeek.parse(e.buffer, scratch: scratch) }
+    }
+    return (r, copy)
 }
 
 func check(_ buf: ExactBytes, _ scratchSize: Int) {
