@@ -44,7 +44,7 @@ final class SNIRoutingTests: L4TestCase {
     }
 
     /// Two TLS upstreams (db: CN db.example.com, web: CN web.example.com) and edge in front.
-    func startWorld(defaultCluster: Bool = true, tcpExtra: String = "") throws {
+    func startWorld(defaultCluster: Bool = true, tcpExtra: String = "", listenerExtra: String = "") throws {
         dbPort = try w.port(); webPort = try w.port(); listenPort = try w.port()
         try startTLSServer("db", cn: "db.example.com", port: dbPort)
         try startTLSServer("web", cn: "web.example.com", port: webPort)
@@ -59,18 +59,20 @@ final class SNIRoutingTests: L4TestCase {
 
         """
         if defaultCluster { yaml += "    cluster: db\n" }
+        yaml += listenerExtra
         yaml += "    tcp: { sni_timeout: 3s\(tcpExtra) }\n"
         yaml += "clusters:\n" + cluster("db", [dbPort]) + cluster("web", [webPort])
         try w.startEdge(yaml)
     }
 
     /// python ssl through edge; the upstream's line ("NAME sni=... alpn=...") or "" if closed.
-    func pyClient(_ sni: String?, alpn: String? = nil, trickleMs: Double = 0) throws -> CommandResult {
+    func pyClient(_ sni: String?, alpn: String? = nil, trickleMs: Double = 0, proxyV1: Bool = false) throws -> CommandResult {
         let py = try Paths.require("python3")
         var args = ["-u", Paths.sniTool, "client", "--port", String(listenPort)]
         if let sni { args += ["--sni", sni] }
         if let alpn { args += ["--alpn", alpn] }
         if trickleMs > 0 { args += ["--trickle", String(trickleMs)] }
+        if proxyV1 { args.append("--proxy-v1") }
         return try runCommand(py, args, timeout: 60)
     }
 
@@ -152,5 +154,14 @@ final class SNIRoutingTests: L4TestCase {
             XCTAssertEqual(line(try pyClient("db.example.com")), "db sni=db.example.com alpn=None", mode)
             XCTAssertEqual(line(try pyClient("q.example.com", trickleMs: 1)), "web sni=q.example.com alpn=None", mode)
         }
+    }
+
+    /// PROXY header first (proxy_protocol: accept), then the ClientHello: both parsed, then routed.
+    func testProxyHeaderThenSNI() throws {
+        try startWorld(listenerExtra: "    proxy_protocol: accept\n")
+        XCTAssertEqual(line(try pyClient("db.example.com", proxyV1: true)), "db sni=db.example.com alpn=None")
+        XCTAssertEqual(line(try pyClient("z.example.com", trickleMs: 1, proxyV1: true)), "web sni=z.example.com alpn=None")
+        let r = try pyClient("db.example.com")
+        XCTAssertNotEqual(r.status, 0, "no PROXY header on a proxy_protocol: accept listener: closed")
     }
 }

@@ -8,7 +8,8 @@
       TLS client (verification off: the test checks which upstream answered,
       not the certificate chain); prints the server's line. --trickle sends the
       ClientHello one byte per write, MS milliseconds apart (TCP_NODELAY), and
-      the rest of the handshake normally, through ssl.MemoryBIO.
+      the rest of the handshake normally, through ssl.MemoryBIO. --proxy-v1
+      sends a PROXY v1 header first (for listeners with proxy_protocol: accept).
 """
 import argparse, socket, ssl, sys, threading, time
 
@@ -48,6 +49,8 @@ def client(a):
         ctx.set_alpn_protocols(a.alpn.split(","))
     s = socket.create_connection(("127.0.0.1", a.port), timeout=10)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if a.proxy_v1:
+        s.sendall(b"PROXY TCP4 203.0.113.7 127.0.0.1 4711 443\r\n")
     if not a.trickle:
         t = ctx.wrap_socket(s, server_hostname=a.sni)
         data = b""
@@ -108,6 +111,7 @@ def main():
     c.add_argument("--sni")
     c.add_argument("--alpn")
     c.add_argument("--trickle", type=float, default=0)
+    c.add_argument("--proxy-v1", action="store_true", help="send a PROXY v1 header before the ClientHello")
     a = p.parse_args()
     server(a) if a.cmd == "server" else client(a)
 
