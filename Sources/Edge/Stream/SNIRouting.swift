@@ -50,7 +50,7 @@ extension Reactor {
             socks[i].stream.sniNeed = Int32(clamping: atLeast)
             return
         case .sni(let name, _):
-            guard name.offset >= 0, name.end <= scratch.count else { closeSock(c); return }
+            guard name.offset >= 0, name.length >= 0, name.end <= scratch.count else { closeSock(c); return }
             host = UnsafeRawBufferPointer(rebasing: scratch[Int(name.offset)..<name.end])
         case .noSNI:
             break
