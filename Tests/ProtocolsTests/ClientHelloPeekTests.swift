@@ -160,4 +160,22 @@ final class ClientHelloPeekTests: XCTestCase {
         }
         XCTAssertGreaterThan(found, 100, "some mutations keep a valid SNI")
     }
+
+    /// The fuzz seeds (Fuzz/corpus/clienthello) replayed: the real hellos (one
+    /// record and 50-byte records) route, the plain-text seed is notTLS.
+    func testFuzzCorpusReplay() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Fuzz/corpus/clienthello").standardizedFileURL
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        XCTAssertGreaterThanOrEqual(files.count, 9, "\(files)")
+        for f in files {
+            let data = try Data(contentsOf: dir.appendingPathComponent(f))
+            let seen = peek(Array(data))
+            switch seen {
+            case .sni, .noSNI: XCTAssertFalse(f.hasPrefix("plain"), f)
+            case .notTLS: XCTAssertTrue(f.hasPrefix("plain"), f)
+            default: XCTFail("\(f): \(seen)")
+            }
+        }
+    }
 }
