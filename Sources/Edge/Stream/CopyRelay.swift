@@ -35,17 +35,22 @@ struct StreamRelayState {
 /// (default 64 KiB) in consecutive full-buffer reads, hands the connection to
 /// the splice relay for good (`beginRelay` flushes what is queued first).
 extension Reactor {
-    /// Both sides connected: start relaying in the listener's mode.
+    /// Both sides connected: start relaying in the listener's mode. A record
+    /// layer on either side (TLS) cannot be spliced: such relays always copy.
     func startStreamRelay(_ c: Int32, _ u: Int32, _ settings: CompiledRelaySettings) {
+        let spliceable = transportCanSplice(c) && transportCanSplice(u)
         switch settings.mode {
-        case .splice:
+        case .splice where spliceable:
             startSplice(c, u)
-        case .copy, .auto:
-            let after = settings.mode == .auto ? settings.spliceAfterBytes : 0
-            startCopyRelay(c, u, spliceAfter: after)
+        case .splice, .copy:
+            startCopyRelay(c, u, spliceAfter: 0)
+        case .auto:
+            startCopyRelay(c, u, spliceAfter: spliceable ? settings.spliceAfterBytes : 0)
         }
     }
 
+    /// Starts copying between two connected sockets (also the entry point for
+    /// relays whose transports cannot splice, e.g. `protocol: tls` listeners).
     func startCopyRelay(_ a: Int32, _ b: Int32, spliceAfter: Int32) {
         stats.bump(stats.relayCopyStarted)
         socks[Int(a)].peer = b
