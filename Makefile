@@ -41,6 +41,7 @@ deps:
 	command -v cc    >/dev/null 2>&1 || missing="$$missing gcc"; \
 	command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
 	command -v redis-benchmark >/dev/null 2>&1 || missing="$$missing redis-tools"; \
+	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing:$$missing"; \
 	  $(SUDO) apt-get update && \

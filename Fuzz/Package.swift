@@ -26,6 +26,7 @@ let package = Package(
         .executableTarget(name: "FuzzResponse", dependencies: ["FuzzSupport", .product(name: "Protocols", package: "Edge")]),
         .executableTarget(name: "FuzzChunked", dependencies: ["FuzzSupport", .product(name: "Protocols", package: "Edge")]),
         .executableTarget(name: "FuzzProxyProtocol", dependencies: ["FuzzSupport", .product(name: "Protocols", package: "Edge")]),
+        .executableTarget(name: "FuzzClientHello", dependencies: ["FuzzSupport", .product(name: "Protocols", package: "Edge")]),
         .executableTarget(name: "FuzzConfig", dependencies: ["CNoDNS", .product(name: "EdgeTestSupport", package: "Edge")]),
     ],
     swiftLanguageModes: [.v6]

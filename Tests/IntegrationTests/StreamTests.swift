@@ -37,6 +37,9 @@ final class L4World {
 
     func port() throws -> UInt16 { try Ports.free() }
 
+    /// Stops `p` with the rest of the world.
+    func track(_ p: ManagedProcess) { processes.append(p) }
+
     /// `l4tools.py <tool> --port P args...`; waits for its "listening" line.
     @discardableResult
     func startTool(_ tool: String, port: UInt16, _ args: [String] = [], name: String? = nil) throws -> ManagedProcess {

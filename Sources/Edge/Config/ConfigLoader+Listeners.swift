@@ -5,7 +5,7 @@ extension ConfigLoader {
     static let listenerFields = ["name", "address", "protocol", "routes", "cluster", "http",
                                  "proxy_protocol", "proxy_protocol_timeout", "tcp", "udp",
                                  "max_connections", "max_connections_per_ip"]
-    static let tcpFields = ["idle_timeout"]
+    static let tcpFields = ["idle_timeout", "relay", "splice_after", "sni_timeout"]
     static let udpFields = ["session_timeout", "max_sessions"]
     static let httpFields = ["max_request_line", "max_header_bytes", "max_headers", "max_body",
                              "header_timeout", "idle_timeout", "body_timeout", "min_body_rate"]
@@ -67,10 +67,12 @@ extension ConfigLoader {
             maxPerIP = try n.int(in: 0...1_000_000)
         }
         var streamIdle = 300_000
+        var relay = ListenerConfig(name: name, address: address, proto: proto, routes: [], location: node.location)
         if let n = m.optional("tcp") {
             guard proto == .tcp else { throw n.error("'tcp' settings apply to protocol tcp listeners only") }
             let t = try n.mapping(allowed: tcpFields)
             if let d = t.optional("idle_timeout") { streamIdle = try d.durationMs() }
+            try parseRelaySettings(t, into: &relay)
         }
         var udpTimeout = 30_000, udpMax = 10_000
         if let n = m.optional("udp") {
@@ -82,11 +84,31 @@ extension ConfigLoader {
         if proto == .udp && acceptsProxy {
             throw (m.optional("proxy_protocol") ?? node).error("proxy_protocol is for tcp and http listeners")
         }
+        if proto == .tcp, let r = m.optional("routes") {
+            // SNI routing: the listener's cluster (optional) serves no-SNI and unmatched hellos.
+            var routes = try parseStreamRoutes(r, clusters: clusters)
+            var fallback: String? = nil
+            if let c = m.optional("cluster") {
+                let clusterName = try clusterReference(c, clusters: clusters)
+                fallback = clusterName
+                routes.append(RouteConfig(action: .cluster(clusterName), location: c.location))
+            }
+            var l = relay
+            l.routes = routes
+            l.routesBySNI = true
+            l.streamCluster = fallback
+            l.acceptsProxyProtocol = acceptsProxy
+            l.proxyProtocolTimeoutMs = proxyTimeout
+            l.streamIdleTimeoutMs = streamIdle
+            l.maxConnections = maxConnections
+            l.maxConnectionsPerIP = maxPerIP
+            return l
+        }
         if proto == .tcp || proto == .udp {
             guard let c = m.optional("cluster") else {
                 throw node.error("listener '\(name)' (protocol \(proto.rawValue)) needs 'cluster: NAME' to relay to")
             }
-            if let r = m.optional("routes") { throw r.error("protocol \(proto.rawValue) listeners relay to one cluster; 'routes' are for http") }
+            if let r = m.optional("routes") { throw r.error("protocol udp listeners relay to one cluster; 'routes' are for http and tcp (sni)") }
             let clusterName = try clusterReference(c, clusters: clusters)
             var l = ListenerConfig(name: name, address: address, proto: proto,
                                    routes: [RouteConfig(action: .cluster(clusterName), location: c.location)], http: http, location: node.location)
@@ -94,6 +116,9 @@ extension ConfigLoader {
             l.acceptsProxyProtocol = acceptsProxy
             l.proxyProtocolTimeoutMs = proxyTimeout
             l.streamIdleTimeoutMs = streamIdle
+            l.relayMode = relay.relayMode
+            l.spliceAfterBytes = relay.spliceAfterBytes
+            l.sniTimeoutMs = relay.sniTimeoutMs
             l.udpSessionTimeoutMs = udpTimeout
             l.udpMaxSessions = udpMax
             l.maxConnections = maxConnections

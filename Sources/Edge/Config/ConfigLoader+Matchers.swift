@@ -2,12 +2,15 @@
 /// conditions. Regexes are compiled here (and thrown away) so a bad pattern
 /// is a config error with PCRE2's own message, never a surprise at compile.
 extension ConfigLoader {
-    static let matchFields = ["host", "path", "path_prefix", "path_regex", "methods", "headers", "query"]
+    static let matchFields = ["host", "path", "path_prefix", "path_regex", "methods", "headers", "query", "sni"]
     static let conditionFields = ["name", "exact", "present", "regex"]
 
     static func parseMatch(_ node: ConfigNode) throws(ConfigError) -> RouteMatchConfig {
         let m = try node.mapping(allowed: matchFields)
         var r = RouteMatchConfig()
+        if let n = m.optional("sni") {
+            throw n.error("sni routes relay TLS untouched and apply to protocol tcp listeners; HTTP routes match on 'host'")
+        }
         if let n = m.optional("host") { r.host = try host(n) }
         let pathKeys = m.entries.filter { ["path", "path_prefix", "path_regex"].contains($0.key) && !$0.value.isNull }
         if pathKeys.count > 1 {

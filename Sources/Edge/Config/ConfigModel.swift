@@ -90,6 +90,10 @@ struct AdminConfig: Sendable {
     var addressText: String = "127.0.0.1:9901"
 }
 
+/// How a TCP relay moves bytes: through user space (ring buffers), kernel
+/// splice, or copy first and splice once the connection turns out to be bulk.
+enum RelayModeConfig: String, Sendable { case auto, copy, splice }
+
 enum ListenerProtocol: String, Sendable {
     case http, https, tcp, tls, udp, dtls
 }
@@ -108,6 +112,13 @@ package struct ListenerConfig: Sendable {
     var proxyProtocolTimeoutMs = 5_000
     /// `tcp: { idle_timeout }`: relay closes after this long without bytes either way.
     var streamIdleTimeoutMs = 300_000
+    /// `protocol: tcp` with SNI routes: the cluster comes from the ClientHello
+    /// (routes carry `match.host` = the sni); `streamCluster` is the default (nil: such connections close).
+    var routesBySNI = false
+    /// `tcp: { relay, splice_after, sni_timeout }` (see Stream/CopyRelay.swift).
+    var relayMode = RelayModeConfig.auto
+    var spliceAfterBytes = 65_536
+    var sniTimeoutMs = 5_000
     /// `udp: { session_timeout, max_sessions }` for `protocol: udp` listeners.
     var udpSessionTimeoutMs = 30_000
     var udpMaxSessions = 10_000

@@ -156,6 +156,9 @@ extension Reactor {
             closeSock(slot)
         case .udpIdle:
             closeSock(slot)
+        case .sniPeek:
+            stats.bump(stats.clientErrors)
+            closeSock(slot)
         }
     }
 }

@@ -62,6 +62,8 @@ final class Reactor {
     /// Addresses from PROXY headers, per client slot; scratch for writing one.
     let proxyAddresses: UnsafeMutablePointer<ProxyAddress>
     let proxyScratch: UnsafeMutableRawPointer
+    /// ClientHello peek window and reassembly scratch (SNI routing), untouched until used.
+    let helloPeek: UnsafeMutablePointer<UInt8> = lazyArray(Reactor.helloPeekBytes + Reactor.helloScratchBytes)
     /// UDP sessions: client address per slot, lookup table, one datagram buffer.
     let udpClients: UnsafeMutablePointer<sockaddr_storage>
     let udpClientLengths: UnsafeMutablePointer<socklen_t>
@@ -466,6 +468,7 @@ final class Reactor {
             } else if res < 0 { socks[i].eof = true; socks[i].readError = -res }
         }
         if socks[i].relayPending { checkRelayReady(slot) }
+        else if socks[i].stream.copying { copyRelayReadable(slot) }
         else if socks[i].isStream { streamReadable(slot) }
         else if socks[i].kind == .client { clientReadable(slot) } else { upstreamReadable(slot) }
         if !socks[i].closing && socks[i].kind != .free { updateRecv(slot) }
@@ -614,6 +617,7 @@ final class Reactor {
         if socks[i].closing { releaseSegments(slot); return }
         if res < 0 {
             socks[i].readError = -res
+            if socks[i].stream.copying { relayClose(slot); return }
             if socks[i].kind == .client { clientFailed(slot) } else { upstreamFailed(slot, sendError: -res) }
             return
         }
@@ -633,6 +637,7 @@ final class Reactor {
         }
         if socks[i].segCount > 0 { flush(slot) }
         if socks[i].relayPending { checkRelayReady(slot); return }
+        if socks[i].stream.copying { copyRelaySent(slot); return }
         if socks[i].kind == .client { clientWritable(slot) } else { upstreamWritable(slot) }
     }
 

@@ -17,6 +17,8 @@ enum TimerKind: UInt8 {
     case proxyHeader
     /// UDP session without datagrams for the listener's session_timeout.
     case udpIdle
+    /// SNI-routed TCP listener waiting for the whole ClientHello.
+    case sniPeek
 }
 
 /// A slice to send: bytes of a buffer-table id (holding one reference), or
@@ -103,4 +105,6 @@ struct Sock {
     var hasProxyAddress = false
     /// TCP listener connection (no HTTP parsing).
     var isStream = false
+    /// SNI routing and copy relay state (Stream/SNIRouting.swift, Stream/CopyRelay.swift).
+    var stream = StreamRelayState()
 }

@@ -12,6 +12,9 @@ struct WorkerStats: @unchecked Sendable {
     let clientErrors = UnsafeAtomic<Int>.create(0)
     /// Bytes moved by L4 relays (TCP listeners, upgraded connections).
     let relayBytes = UnsafeAtomic<Int>.create(0)
+    /// TCP relays started in copy mode, and `relay: auto` relays switched to splice.
+    let relayCopyStarted = UnsafeAtomic<Int>.create(0)
+    let relaySpliceSwitches = UnsafeAtomic<Int>.create(0)
     /// UDP: open sessions, datagrams client→upstream and back, datagrams dropped.
     let udpSessions = UnsafeAtomic<Int>.create(0)
     let udpDatagramsIn = UnsafeAtomic<Int>.create(0)

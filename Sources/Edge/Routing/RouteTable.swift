@@ -114,6 +114,8 @@ package struct CompiledListener {
     var proxyHeaderTimeoutMs: Int32 = 5_000
     /// TCP relay idle timeout.
     var streamIdleTimeoutMs: Int32 = 300_000
+    /// TCP relays: SNI routing and copy/splice choice (see Stream/CopyRelay.swift).
+    var relay = CompiledRelaySettings()
     /// `protocol: udp`: datagram sessions to `streamCluster`.
     var isDatagram: Bool = false
     var udpSessionTimeoutMs: Int32 = 30_000

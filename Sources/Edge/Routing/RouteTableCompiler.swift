@@ -25,10 +25,11 @@ package enum RouteTableCompiler {
                 cl.streamCluster = c.clusterIndex[name] ?? -1
                 cl.udpSessionTimeoutMs = clampMs(l.udpSessionTimeoutMs)
                 cl.udpMaxSessions = Int32(clamping: l.udpMaxSessions)
-            } else if let name = l.streamCluster {
+            } else if l.proto == .tcp {
                 cl.isStream = true
-                cl.streamCluster = c.clusterIndex[name] ?? -1
+                cl.streamCluster = l.streamCluster.flatMap { c.clusterIndex[$0] } ?? -1
                 cl.streamIdleTimeoutMs = clampMs(l.streamIdleTimeoutMs)
+                RouteTableCompiler.addRelaySettings(l, to: &cl)
             }
             cl.acceptsProxyProtocol = l.acceptsProxyProtocol
             cl.proxyHeaderTimeoutMs = clampMs(l.proxyProtocolTimeoutMs)

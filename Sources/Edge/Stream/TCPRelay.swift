@@ -28,7 +28,7 @@ extension Reactor {
             armPollIn(c)
             return
         }
-        streamConnect(c)
+        streamClientReady(c)
     }
 
     /// Readiness on a TCP-listener client still waiting for its PROXY header.
@@ -36,7 +36,7 @@ extension Reactor {
         switch peekProxyHeader(c) {
         case .incomplete: return
         case .invalid, .overClientLimit: closeSock(c)
-        case .complete: streamConnect(c)
+        case .complete: streamClientReady(c)
         }
     }
 
@@ -50,20 +50,20 @@ extension Reactor {
             case .invalid, .overClientLimit: closeSock(c); return
             case .complete: break
             }
-            streamConnect(c)
+            streamClientReady(c)
             return
         }
         // Bytes before the upstream connected stay queued; EOF before that ends it.
         if socks[i].eof && exchanges[Int(socks[i].exchange)].upstream < 0 { closeSock(c) }
     }
 
-    private func streamConnect(_ c: Int32) {
+    /// Connects the client's upstream in `cluster` (the listener's, or the SNI route's).
+    func streamConnect(_ c: Int32, cluster: Int32) {
         let xi = Int(socks[Int(c)].exchange)
         cancelTimer(c)
         let v = exchanges[xi].view
-        let l = views[Int(v)].listeners[Int(exchanges[xi].listener)]
         var req = RequestView.stream(clientIP: clientAddressText(c))
-        let e = pickEndpoint(v, l.streamCluster, &req)
+        let e = cluster >= 0 ? pickEndpoint(v, cluster, &req) : -1
         let u = e >= 0 ? connectUpstream(v, e) : -1
         if u < 0 { stats.bump(stats.upstreamErrors); closeSock(c); return }
         if let active = views[Int(v)].active { active[Int(e)] += 1 }
@@ -71,15 +71,17 @@ extension Reactor {
         link(c, u)
     }
 
-    /// Upstream of a stream client connected: optional PROXY header, then splice
-    /// straight away (the client's bytes are still in its socket).
+    /// Upstream of a stream client connected: optional PROXY header, then the
+    /// relay (copy or splice, CopyRelay.swift) straight away (the client's bytes
+    /// are still in its socket).
     func streamUpstreamConnected(_ c: Int32, _ u: Int32) {
         stats.bump(stats.upstreamOpened)
         if !sendProxyHeader(client: c, upstream: u) { relayClose(c); return }
         cancelTimer(u)
+        let settings = listenerSettings(c).relay
         releaseRelaySnapshot(c, u)
         scheduleTimer(c, .relayIdle, afterMs: Int64(streamIdleMs(c)))
-        startSplice(c, u)
+        startStreamRelay(c, u, settings)
     }
 
     // MARK: Switching to splice
@@ -122,7 +124,10 @@ extension Reactor {
             while socks[Int(src)].inHead >= 0 && segmentRoom(dst) > 0 {
                 let h = socks[Int(src)].inHead
                 let bytes = buffers.bytes(h)
-                if let base = bytes.baseAddress, bytes.count > 0 { enqueue(dst, base, bytes.count, id: h) }
+                if let base = bytes.baseAddress, bytes.count > 0 {
+                    enqueue(dst, base, bytes.count, id: h)
+                    socks[Int(src)].relayedBytes &+= UInt64(bytes.count)
+                }
                 popInput(src)
             }
             flush(dst)
@@ -183,6 +188,12 @@ extension Reactor {
         if socks[i].proxyHeaderPending {
             if res < 0 { closeSock(s); return }
             streamHeaderReadable(s)
+            if !socks[i].closing && !more { armPollIn(s) }
+            return
+        }
+        if socks[i].stream.sniPending {
+            if res < 0 { closeSock(s); return }
+            sniReadable(s)
             if !socks[i].closing && !more { armPollIn(s) }
             return
         }
@@ -265,7 +276,7 @@ extension Reactor {
         closeSock(s)
     }
 
-    private func streamIdleMs(_ c: Int32) -> Int32 {
+    func streamIdleMs(_ c: Int32) -> Int32 {
         let xi = Int(socks[Int(c)].exchange)
         if socks[Int(c)].relayIdleMs > 0 { return socks[Int(c)].relayIdleMs }
         guard xi >= 0 else { return 300_000 }
