@@ -3,8 +3,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/syscall.h>
 
 struct io_uring_buf_ring *edge_setup_buf_ring(struct io_uring *ring, unsigned entries, int bgid, int *err) {
     size_t size = (size_t)entries * sizeof(struct io_uring_buf);
@@ -73,30 +71,4 @@ int edge_pipe(int fds[2]) {
 int edge_pipe_size(int fd) {
     int n = fcntl(fd, F_GETPIPE_SZ);
     return n < 0 ? -errno : n;
-}
-
-// Submit and wait with a minimum batch wait (kernel 6.12+, IORING_FEAT_MIN_TIMEOUT;
-// liburing 2.3 has no io_uring_submit_and_wait_min_timeout). For the first
-// min_wait_usec of the wait the kernel waits for wait_nr completions; after
-// that it returns on the first one, or at `ts`. So a reactor woken by one
-// trickled packet picks up the packets right behind it in the same wake-up,
-// and an idle reactor (whose wait began long ago) returns at once.
-// Flushes the SQ the way liburing 2.3 does (its SQ array is the identity map).
-int edge_submit_and_wait_min(struct io_uring *ring, unsigned wait_nr,
-                             struct __kernel_timespec *ts, unsigned min_wait_usec) {
-    struct io_uring_sq *sq = &ring->sq;
-    unsigned tail = sq->sqe_tail;
-    if (sq->sqe_head != tail) {
-        sq->sqe_head = tail;
-        io_uring_smp_store_release(sq->ktail, tail);
-    }
-    unsigned to_submit = tail - IO_URING_READ_ONCE(*sq->khead);
-    struct io_uring_getevents_arg arg;
-    memset(&arg, 0, sizeof arg);
-    arg.sigmask_sz = _NSIG / 8;
-    arg.pad = min_wait_usec;          /* min_wait_usec in kernels >= 6.12 */
-    arg.ts = (uint64_t)(uintptr_t)ts;
-    long rc = syscall(__NR_io_uring_enter, ring->ring_fd, to_submit, wait_nr,
-                      IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
-    return rc < 0 ? -errno : (int)rc;
 }

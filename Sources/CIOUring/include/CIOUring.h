@@ -75,10 +75,6 @@ static inline int32_t edge_atomic_load_i32(const int32_t *p) { return __atomic_l
 /// Capacity of a pipe in bytes (F_GETPIPE_SZ), or -errno.
 int edge_pipe_size(int fd);
 
-/// io_uring_enter with GETEVENTS and a minimum batch wait (see shim.c). 0 or a count, or -errno.
-int edge_submit_and_wait_min(struct io_uring *ring, unsigned wait_nr, struct __kernel_timespec *ts, unsigned min_wait_usec);
-static const uint32_t EDGE_FEAT_MIN_TIMEOUT = (1U << 15);
-
 /// Pins the calling thread to one CPU. Returns 0 or an errno value.
 int edge_pin_current_thread(int cpu);
 /// Writes the CPUs this process may run on (sched_getaffinity) into `out`,

@@ -55,20 +55,10 @@ package enum ConfigLoader {
 
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
-    /// `completion_batch_wait: 20us | off`: microseconds, 0...1000.
-    static func parseBatchWait(_ n: ConfigNode) throws(ConfigError) -> Int {
-        let text = try n.string()
-        if text == "off" { return 0 }
-        guard text.hasSuffix("us"), let v = Int(text.dropLast(2)), (0...1000).contains(v) else {
-            throw n.error("expected 'off' or microseconds like 20us (0us...1000us), got '\(text)'")
-        }
-        return v
-    }
-
     static func parseRuntime(_ node: ConfigNode) throws(ConfigError) -> RuntimeConfig {
         let m = try node.mapping(allowed: ["workers", "drain_timeout", "log_format", "log_level",
                                            "buffer_size", "buffer_count", "max_connections_per_worker", "pid_file",
-                                           "max_connections", "max_loop_lag", "completion_batch_wait"])
+                                           "max_connections", "max_loop_lag"])
         var r = RuntimeConfig()
         if let n = m.optional("workers") {
             if (try? n.string()) == "auto" { r.workers = nil } else {
@@ -96,7 +86,6 @@ package enum ConfigLoader {
         if let n = m.optional("max_loop_lag") {
             if (try? n.string()) == "off" { r.maxLoopLagMs = 0 } else { r.maxLoopLagMs = try n.durationMs(min: 1) }
         }
-        if let n = m.optional("completion_batch_wait") { r.completionBatchWaitUs = try parseBatchWait(n) }
         if let n = m.optional("pid_file") {
             let p = try n.nonEmptyString()
             // `edge reload` finds the process through it: a relative path would depend on the cwd.

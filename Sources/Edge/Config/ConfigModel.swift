@@ -80,8 +80,6 @@ struct RuntimeConfig: Sendable {
     /// Load shedding: a reactor whose event-loop turns take longer than this
     /// (smoothed) refuses new connections until it catches up. 0 = off.
     var maxLoopLagMs: Int = 50
-    /// Minimum batch wait of a loop turn in µs (0 = off): see Reactor.batchWaitUs.
-    var completionBatchWaitUs: Int = 0
 }
 
 struct AdminConfig: Sendable {

@@ -76,9 +76,6 @@ final class Reactor {
     let admission: Admission
     /// Smoothed event-loop turn duration; above the limit new connections are shed.
     var loopLagUs: Int64 = 0
-    /// `runtime.completion_batch_wait` when the kernel supports a minimum
-    /// batch wait (6.12+), else 0 (plain wait for one completion).
-    let batchWaitUs: UInt32
     let loopLagLimitUs: Int64
 
     init(index: Int, publisher: SnapshotPublisher, runtime: RuntimeConfig, maxHeaderBytes: Int, stats: WorkerStats,
@@ -117,7 +114,6 @@ final class Reactor {
         }
         if rc < 0 { throw ReactorError.system("io_uring_queue_init", -rc) }
         ring = Ring(uring: uring)
-        batchWaitUs = (p.features & EDGE_FEAT_MIN_TIMEOUT) != 0 ? UInt32(runtime.completionBatchWaitUs) : 0
 
         capacity = Int32(max(64, runtime.maxConnectionsPerWorker) * 2)
         // Head buffers are sized once, at start: a reload may lower max_header_bytes
@@ -183,9 +179,6 @@ final class Reactor {
 
     // MARK: Loop
 
-    /// With a batch wait, a wake-up waits (at most `batchWaitUs`) for this many completions.
-    static let batchWaitCompletions: UInt32 = 32
-
     func run() {
         pollSnapshot()
         guard current >= 0 else { stats.state.store(3, ordering: .releasing); return }
@@ -196,11 +189,7 @@ final class Reactor {
         var lagWindow = LoopLagWindow(startMs: Reactor.monotonicMs(), startCPUUs: Reactor.threadCPUUs(), turns: 0)
         while true {
             var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
-            if batchWaitUs > 0 {
-                _ = edge_submit_and_wait_min(uring, Reactor.batchWaitCompletions, &wait, batchWaitUs)
-            } else {
-                _ = io_uring_submit_and_wait_timeout(uring, &cqe, 1, &wait, nil)
-            }
+            _ = io_uring_submit_and_wait_timeout(uring, &cqe, 1, &wait, nil)
             nowMs = Reactor.monotonicMs()
             while true {
                 let n = Int(io_uring_peek_batch_cqe(uring, batch, 512))
