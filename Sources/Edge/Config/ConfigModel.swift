@@ -113,6 +113,8 @@ package struct ListenerConfig: Sendable {
     var maxConnections = 0
     /// Open client connections from one client IP on this listener (0 = no limit).
     var maxConnectionsPerIP = 0
+    /// `protocol: https`: certificates and TLS settings (ConfigLoader+TLS.swift).
+    var tls: TLSListenerConfig? = nil
 }
 
 /// Per-listener HTTP limits and client-side timeouts (`listeners[].http`).

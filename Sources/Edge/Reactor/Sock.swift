@@ -17,6 +17,8 @@ enum TimerKind: UInt8 {
     case proxyHeader
     /// UDP session without datagrams for the listener's session_timeout.
     case udpIdle
+    /// TLS handshake not finished within the listener's handshake_timeout.
+    case tlsHandshake
 }
 
 /// A slice to send: bytes of a buffer-table id (holding one reference), or

@@ -124,6 +124,10 @@ package struct CompiledListener {
     var counterSlot: Int32 = -1
     /// Slow-POST guard in bytes per second (0 = off).
     var minBodyRate: Int32 = 0
+    /// `protocol: https`: retained `TLSServerContext` (released with the table), nil for plain.
+    var tlsContext: UnsafeMutableRawPointer? = nil
+    var tlsHandshakeTimeoutMs: Int32 = 10_000
+    var tlsMaxHandshakes: Int32 = 1024
 }
 
 package struct CompiledEndpoint {
@@ -232,6 +236,7 @@ package final class RouteTable: @unchecked Sendable {
     }
 
     deinit {
+        for l in listeners { TLSServerContext.release(l.tlsContext) }
         for md in regexMatchData { Regex.freeMatchData(md) }
         regexMatchData.baseAddress?.deallocate()
         for r in regexes { Regex.free(r) }
