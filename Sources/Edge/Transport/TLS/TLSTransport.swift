@@ -215,7 +215,7 @@ extension Reactor {
     /// Plaintext HTTP on a TLS port: a short 400 in plaintext, then close (nginx answers 497-style).
     private func refusePlaintext(_ slot: Int32) {
         countTLSFailure(.plaintextHTTP)
-        let text: StaticString = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 47\r\nx-edge-error: plaintext_http_on_tls_port\r\nConnection: close\r\n\r\nThis port speaks HTTPS: use https:// to reach it\n"
+        let text: StaticString = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 49\r\nx-edge-error: plaintext_http_on_tls_port\r\nConnection: close\r\n\r\nThis port speaks HTTPS: use https:// to reach it\n"
         _ = send(socks[Int(slot)].fd, text.utf8Start, text.utf8CodeUnitCount, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
         shutdown(socks[Int(slot)].fd, Int32(SHUT_WR))
         closeSock(slot)
