@@ -64,8 +64,11 @@ final class TLSWorld {
     let httpsPort: UInt16
     var tlsBlock: String
 
-    init(tlsBlock makeBlock: (TestPKI) throws -> String, prepare: (TestPKI) throws -> Void) throws {
-        harness = try EdgeHarness()
+    init(tlsBlock makeBlock: (TestPKI) throws -> String, prepare: (TestPKI) throws -> Void,
+         environment: [String: String] = [:]) throws {
+        var options = EdgeOptions()
+        options.environment = environment
+        harness = try EdgeHarness(options: options)
         let certDir = harness.dir.appendingPathComponent("certs")
         try FileManager.default.createDirectory(at: certDir, withIntermediateDirectories: true)
         pki = try TestPKI.create(in: certDir)
@@ -145,10 +148,11 @@ final class TLSWorld {
 class TLSTestCase: XCTestCase {
     var world: TLSWorld?
 
-    func startWorld(tlsBlock: @escaping (TestPKI) throws -> String, prepare: (TestPKI) throws -> Void) throws -> TLSWorld {
+    func startWorld(tlsBlock: @escaping (TestPKI) throws -> String, prepare: (TestPKI) throws -> Void,
+                    environment: [String: String] = [:]) throws -> TLSWorld {
         _ = try Paths.require("openssl")
         _ = try Paths.require("curl")
-        let w = try TLSWorld(tlsBlock: tlsBlock, prepare: prepare)
+        let w = try TLSWorld(tlsBlock: tlsBlock, prepare: prepare, environment: environment)
         world = w
         try w.start()
         return w

@@ -29,13 +29,19 @@ struct TLSSession {
 /// count of handshakes in progress for the per-worker cap.
 struct TLSTable {
     static let xfccCapacity = 2048
+    /// One TLS record's worth of plaintext: small segments (a response head and
+    /// its body) are gathered here and written as one record, since OpenSSL 3.0
+    /// allocates per record written.
+    static let scratchCapacity = 16384
     let sessions: UnsafeMutablePointer<TLSSession>
     let xfcc: UnsafeMutablePointer<UInt8>
+    let scratch: UnsafeMutableRawPointer
     var handshaking: Int32 = 0
 
     init(capacity: Int) {
         sessions = lazyArray(capacity)
         xfcc = lazyArray(capacity * TLSTable.xfccCapacity)
+        scratch = .allocate(byteCount: TLSTable.scratchCapacity, alignment: 16)
     }
 }
 

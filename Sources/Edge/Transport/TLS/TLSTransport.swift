@@ -137,13 +137,24 @@ extension Reactor {
             k += 1
         }
         if tls.sessions[i].handshakeDone && k < Int(socks[i].segCount) {
+            var total = 0
+            for j in k..<Int(socks[i].segCount) { total += Int(segments[base + ((Int(socks[i].segFirst) + j) & mask)].length) }
+            let gather = total <= TLSTable.scratchCapacity
+            var filled = 0
             for j in k..<Int(socks[i].segCount) {
                 let seg = segments[base + ((Int(socks[i].segFirst) + j) & mask)]
                 guard let p = seg.pointer, seg.length > 0 else { continue }
-                if SSL_write(ssl, p, seg.length) != seg.length {
+                if gather {
+                    (tls.scratch + filled).copyMemory(from: p, byteCount: Int(seg.length))
+                    filled += Int(seg.length)
+                } else if SSL_write(ssl, p, seg.length) != seg.length {
                     tlsFail(slot, TLSFailure.fromErrorQueue())
                     return
                 }
+            }
+            if gather && filled > 0 && SSL_write(ssl, tls.scratch, Int32(filled)) != Int32(filled) {
+                tlsFail(slot, TLSFailure.fromErrorQueue())
+                return
             }
             // The plaintext now lives in the write BIO: give its buffers back.
             while Int(socks[i].segCount) > k {
