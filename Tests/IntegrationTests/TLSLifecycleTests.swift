@@ -167,4 +167,30 @@ final class TLSLifecycleTests: TLSTestCase {
         }
         XCTAssertEqual(status, 200)
     }
+
+    func testGenCertsOutputServesHTTPSWithMutualTLS() throws {
+        let w = try startWorld(tlsBlock: { _ in
+            """
+                  certificates:
+                    - { cert: certs/gen/server.pem, key: certs/gen/server.key }
+                    - { cert: certs/gen/server-rsa.pem, key: certs/gen/server-rsa.key }
+                  client_auth: { ca: certs/gen/ca.pem, mode: require }
+            """
+        }, prepare: { pki in
+            let r = try runCommand(try Paths.edgeBinary(), ["gen-certs", "--hostname", "demo.test", "--out", pki.file("gen")])
+            guard r.status == 0 else { throw HarnessError("gen-certs failed: \(r.stderr)") }
+        })
+        let gen = w.pki.file("gen")
+        let verify = try runShell("cd '\(gen)' && openssl verify -CAfile ca.pem server.pem server-rsa.pem client.pem")
+        XCTAssertEqual(verify.status, 0, verify.stderr + verify.stdoutText)
+        let r = try Curl.run(["--cacert", "\(gen)/ca.pem", "--resolve", "api.demo.test:\(w.httpsPort):127.0.0.1",
+                              "--cert", "\(gen)/client.pem", "--key", "\(gen)/client.key",
+                              "https://api.demo.test:\(w.httpsPort)/echo"])
+        XCTAssertEqual(r.status, 200, r.stderr)
+        let xfcc = EchoedRequest(json: try r.json()).values("X-Forwarded-Client-Cert").first ?? ""
+        XCTAssertTrue(xfcc.contains("URI=spiffe://demo.test/client"), xfcc)
+        let rsa = try w.sClient(["-servername", "demo.test", "-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256",
+                                 "-cert", "\(gen)/client.pem", "-key", "\(gen)/client.key"])
+        XCTAssertTrue(rsa.contains("Server public key is 2048 bit"), rsa)
+    }
 }
