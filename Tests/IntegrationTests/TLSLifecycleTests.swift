@@ -193,4 +193,13 @@ final class TLSLifecycleTests: TLSTestCase {
                                  "-cert", "\(gen)/client.pem", "-key", "\(gen)/client.key"])
         XCTAssertTrue(rsa.contains("Server public key is 2048 bit"), rsa)
     }
+
+    func testSessionTicketsSurviveReload() throws {
+        let w = try singleCertWorld(extra: "      session_tickets: on")
+        _ = try w.sClient(["-servername", "site.test", "-sess_out", w.pki.file("sess.pem")])
+        let reload = try w.reload()
+        XCTAssertEqual(reload.status, 200, reload.body)
+        let again = try w.sClient(["-servername", "site.test", "-sess_in", w.pki.file("sess.pem")])
+        XCTAssertTrue(again.contains("Reused, TLSv1.3"), again)
+    }
 }

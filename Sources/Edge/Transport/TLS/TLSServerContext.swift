@@ -161,7 +161,7 @@ final class TLSServerContext: @unchecked Sendable {
         guard SSL_CTX_set_cipher_list(ctx, suites) == 1 else {
             throw TLSSetupError(field: .listener, message: "cipher list rejected (\(opensslError()))")
         }
-        if t.sessionTickets { _ = edge_SSL_CTX_set_tlsext_ticket_keys(ctx, TicketKeys.shared, 80) }
+        if t.sessionTickets { TicketKeys.install(on: ctx) }
     }
 
     /// DNS SANs of the PEM certificate at `path` (its CN when it has none), nil if unreadable.
@@ -182,7 +182,8 @@ final class TLSServerContext: @unchecked Sendable {
         if e == 0 { return "unknown error" }
         var buf = [CChar](repeating: 0, count: 256)
         ERR_error_string_n(e, &buf, buf.count)
-        return String(cString: buf)
+        let bytes = buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: Route table ownership
@@ -200,18 +201,4 @@ final class TLSServerContext: @unchecked Sendable {
 enum FileManagerLite {
     static func readable(_ path: String) -> Bool { access(path, R_OK) == 0 }
     static func lastError() -> String { String(cString: strerror(errno)) }
-}
-
-/// Session ticket keys: generated once per process, shared by every worker and
-/// every listener, and kept across reloads (a reload never invalidates the
-/// tickets clients hold). Layout OpenSSL expects: name(16) | HMAC(32) | AES(32).
-enum TicketKeys {
-    nonisolated(unsafe) static let shared: UnsafeMutableRawPointer = {
-        let p = UnsafeMutableRawPointer.allocate(byteCount: 80, alignment: 16)
-        if RAND_bytes(p.assumingMemoryBound(to: UInt8.self), 80) != 1 {
-            // No entropy: tickets keyed by nothing secret must not be issued.
-            memset(p, 0, 80)
-        }
-        return p
-    }()
 }
