@@ -60,4 +60,5 @@ static inline uint64_t edge_SSL_OP_NO_TICKET(void) { return SSL_OP_NO_TICKET; }
 static inline uint64_t edge_SSL_OP_IGNORE_UNEXPECTED_EOF(void) { return SSL_OP_IGNORE_UNEXPECTED_EOF; }
 static inline uint64_t edge_SSL_OP_NO_ANTI_REPLAY(void) { return SSL_OP_NO_ANTI_REPLAY; }
 static inline unsigned long edge_XN_FLAG_RFC2253(void) { return XN_FLAG_RFC2253; }
+static inline int edge_BIO_reset(BIO *bio) { return (int)BIO_reset(bio); }
 #endif

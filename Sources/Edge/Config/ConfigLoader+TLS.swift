@@ -114,6 +114,47 @@ extension ConfigLoader {
         return t
     }
 
+    static let clusterTLSFields = ["server_name", "ca", "verify", "client_cert", "client_key"]
+
+    /// `clusters[].tls`: TLS to the upstream endpoints.
+    static func parseClusterTLS(_ node: ConfigNode) throws(ConfigError) -> ClusterTLSConfig {
+        let m = try node.mapping(allowed: clusterTLSFields)
+        var t = ClusterTLSConfig()
+        if let n = m.optional("server_name") {
+            let name = try n.nonEmptyString().lowercased()
+            guard TLSServerContext.isValidServerName(name), !name.hasPrefix("*.") else { throw n.error("'\(name)' is not a host name") }
+            t.serverName = name
+        }
+        if let n = m.optional("ca") { t.ca = resolvePath(try n.nonEmptyString(), node.file) }
+        if let n = m.optional("verify") { t.verify = try n.bool() }
+        if let n = m.optional("client_cert") { t.clientCert = resolvePath(try n.nonEmptyString(), node.file) }
+        if let n = m.optional("client_key") { t.clientKey = resolvePath(try n.nonEmptyString(), node.file) }
+        if (t.clientCert == nil) != (t.clientKey == nil) {
+            throw node.error("give both client_cert and client_key, or neither")
+        }
+        if t.verify && t.serverName == nil {
+            throw node.error("verify: true needs server_name (the name the upstream certificate must carry)")
+        }
+        for (field, path) in [("ca", t.ca), ("client_cert", t.clientCert), ("client_key", t.clientKey)] {
+            if let path, !FileManagerLite.readable(path) {
+                throw (m.optional(field) ?? node).error("cannot read '\(path)': \(FileManagerLite.lastError())")
+            }
+        }
+        do {
+            t.context = try TLSClientContext.build(t, workers: RouteTableCompiler.allowedCPUCount() + 64)
+        } catch let e {
+            var at = node
+            switch e.field {
+            case .cert: at = m.optional("client_cert") ?? node
+            case .key: at = m.optional("client_key") ?? node
+            case .clientCA: at = m.optional("ca") ?? node
+            case .listener: break
+            }
+            throw at.error(e.message)
+        }
+        return t
+    }
+
     /// Relative certificate paths are relative to the config file's directory.
     static func resolvePath(_ path: String, _ configFile: String) -> String {
         if path.hasPrefix("/") { return path }

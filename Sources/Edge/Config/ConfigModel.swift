@@ -244,5 +244,7 @@ package struct ClusterConfig: Sendable {
     var dnsRefreshMs: Int = 30_000
     /// `proxy_protocol: v1|v2`: header sent on each new upstream connection (0 = off).
     var sendProxyProtocol: Int = 0
+    /// `tls:` to the endpoints (ConfigLoader+TLS.swift).
+    var tls: ClusterTLSConfig? = nil
     var location: SourceLocation
 }

@@ -159,6 +159,8 @@ package struct CompiledCluster {
     /// `proxy_protocol: v1|v2` on the cluster: sent on every new upstream
     /// connection (which is then never pooled: it carries one client's address). 0 = off.
     var sendProxyProtocol: UInt8 = 0
+    /// `tls:` on the cluster: retained `TLSClientContext` (released with the table), nil for plain.
+    var tlsClient: UnsafeMutableRawPointer? = nil
 }
 
 /// The immutable routing snapshot: listeners, routes, clusters, endpoints and
@@ -237,6 +239,7 @@ package final class RouteTable: @unchecked Sendable {
 
     deinit {
         for l in listeners { TLSServerContext.release(l.tlsContext) }
+        for c in clusters { TLSClientContext.release(c.tlsClient) }
         for md in regexMatchData { Regex.freeMatchData(md) }
         regexMatchData.baseAddress?.deallocate()
         for r in regexes { Regex.free(r) }

@@ -13,6 +13,9 @@ struct TLSSession {
     var wbio: OpaquePointer? = nil
     /// Retained `TLSServerContext` (callbacks read it during the handshake).
     var context: UnsafeMutableRawPointer? = nil
+    /// Client mode (upstream TLS): retained `TLSClientContext` instead.
+    var clientContext: UnsafeMutableRawPointer? = nil
+    var isClient = false
     var handshakeDone = false
     /// The first bytes were checked for plaintext HTTP.
     var sawFirstBytes = false

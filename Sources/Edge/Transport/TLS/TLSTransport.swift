@@ -33,12 +33,50 @@ extension Reactor {
         return true
     }
 
+    /// Client mode: starts TLS on a just-connected upstream socket (after any
+    /// PROXY header) and sends the ClientHello; the request head already queued
+    /// goes out once the handshake is done. False on failure.
+    func startUpstreamTLS(_ u: Int32, _ raw: UnsafeMutableRawPointer) -> Bool {
+        let client = Unmanaged<TLSClientContext>.fromOpaque(raw)
+        guard let ssl = client._withUnsafeGuaranteedRef({ SSL_new($0.ctx) }) else { return false }
+        guard let rbio = BIO_new(BIO_s_mem()), let wbio = BIO_new(BIO_s_mem()) else { SSL_free(ssl); return false }
+        _ = edge_BIO_set_mem_eof_return(rbio, -1)
+        _ = edge_BIO_set_mem_eof_return(wbio, -1)
+        SSL_set_bio(ssl, rbio, wbio)
+        SSL_set_connect_state(ssl)
+        let ok = client._withUnsafeGuaranteedRef { c -> Bool in
+            if c.serverName.count > 1 {
+                let named = c.serverName.withUnsafeBufferPointer { p -> Bool in
+                    guard let base = p.baseAddress else { return false }
+                    // SNI, and the name the certificate must carry when verifying.
+                    return edge_SSL_set_tlsext_host_name(ssl, base) == 1 && (!c.verify || SSL_set1_host(ssl, base) == 1)
+                }
+                if !named { return false }
+            }
+            if let s = c.session(worker: index) { _ = SSL_set_session(ssl, s) }
+            _ = SSL_set_ex_data(ssl, 0, UnsafeMutableRawPointer(bitPattern: index + 1))
+            return true
+        }
+        if !ok { SSL_free(ssl); return false }
+        _ = client.retain()
+        tls.sessions[Int(u)] = TLSSession(ssl: ssl, rbio: rbio, wbio: wbio, clientContext: raw, isClient: true)
+        tls.sessions[Int(u)].sawFirstBytes = true
+        socks[Int(u)].transport = .tls
+        let r = SSL_do_handshake(ssl)
+        if r != 1 {
+            let e = SSL_get_error(ssl, r)
+            if e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE { ERR_clear_error(); return false }
+        }
+        tlsFlush(u)
+        return !socks[Int(u)].closing
+    }
+
     // MARK: Bytes in
 
     func tlsReceived(_ slot: Int32, _ bid: Int32) {
         let i = Int(slot)
         guard let ssl = tls.sessions[i].ssl, let rbio = tls.sessions[i].rbio else { buffers.release(bid); return }
-        if !tls.sessions[i].sawFirstBytes {
+        if !tls.sessions[i].sawFirstBytes && !tls.sessions[i].isClient {
             tls.sessions[i].sawFirstBytes = true
             // A TLS connection starts with a handshake record (0x16); an upper-case
             // letter is a plaintext request line sent to the wrong port.
@@ -96,6 +134,11 @@ extension Reactor {
     private func tlsHandshakeFinished(_ slot: Int32) {
         let i = Int(slot)
         tls.sessions[i].handshakeDone = true
+        if tls.sessions[i].isClient {
+            // Sessions to resume are kept by the context's new-session callback.
+            tlsFlush(slot)  // the request head waiting for the handshake
+            return
+        }
         tls.handshaking -= 1
         stats.bump(stats.tlsHandshakes)
         if let ssl = tls.sessions[i].ssl {
@@ -127,6 +170,17 @@ extension Reactor {
         let i = Int(slot)
         if socks[i].sendInFlight || socks[i].closing { return }
         guard let ssl = tls.sessions[i].ssl, let wbio = tls.sessions[i].wbio else { return }
+        if tls.sessions[i].isClient && !tls.sessions[i].handshakeDone {
+            // The request head is already queued as plaintext: handshake flights
+            // (a few hundred bytes to a fresh socket) go out directly instead.
+            var data: UnsafeMutablePointer<CChar>? = nil
+            let n = edge_BIO_get_mem_data(wbio, &data)
+            if n > 0, let data {
+                if send(socks[i].fd, data, n, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) != n { tlsFail(slot, .other); return }
+                _ = edge_BIO_reset(wbio)
+            }
+            return
+        }
         let base = i * Reactor.segmentsPerSlot
         let mask = Reactor.segmentsPerSlot - 1
         // Ciphertext still queued from a partial send sits at the front.
@@ -210,6 +264,17 @@ extension Reactor {
     /// send, then the connection closes.
     func tlsFail(_ slot: Int32, _ why: TLSFailure) {
         let i = Int(slot)
+        if tls.sessions[i].isClient {
+            // Upstream TLS (verification, protocol): the request gets a 502.
+            stats.bump(stats.upstreamErrors)
+            let c = clientOf(slot)
+            if c >= 0 {
+                failExchange(c, slot, 502, "upstream TLS handshake failed", cause: "upstream_tls_failure")
+            } else {
+                closeSock(slot)
+            }
+            return
+        }
         if !tls.sessions[i].handshakeDone { countTLSFailure(why) }
         if let w = tls.sessions[i].wbio, !socks[i].sendInFlight {
             var data: UnsafeMutablePointer<CChar>? = nil
@@ -242,6 +307,13 @@ extension Reactor {
     func tlsRelease(_ slot: Int32) {
         let i = Int(slot)
         guard let ssl = tls.sessions[i].ssl else { return }
+        if tls.sessions[i].isClient {
+            SSL_free(ssl)
+            TLSClientContext.release(tls.sessions[i].clientContext)
+            tls.sessions[i] = TLSSession()
+            socks[i].transport = .plain
+            return
+        }
         if !tls.sessions[i].handshakeDone {
             tls.handshaking -= 1
             // Closed mid-handshake by the client (not by a failure already counted).
@@ -251,6 +323,15 @@ extension Reactor {
         if let c = tls.sessions[i].context { Unmanaged<TLSServerContext>.fromOpaque(c).release() }
         tls.sessions[i] = TLSSession()
         socks[i].transport = .plain
+    }
+
+    /// The cluster's client TLS context for upstream socket `u`, nil for plain clusters.
+    func upstreamTLSContext(_ u: Int32) -> UnsafeMutableRawPointer? {
+        let v = socks[Int(u)].view, e = socks[Int(u)].endpoint
+        guard v >= 0, e >= 0, Int(e) < views[Int(v)].endpoints.count else { return nil }
+        let ci = Int(views[Int(v)].endpoints[Int(e)].cluster)
+        guard ci >= 0, ci < views[Int(v)].clusters.count else { return nil }
+        return views[Int(v)].clusters[ci].tlsClient
     }
 
     @inline(__always) func countTLSFailure(_ why: TLSFailure) {
