@@ -26,13 +26,14 @@ struct TestPKI {
     }
 
     /// A leaf `NAME.pem`/`NAME.key` signed by `ca` (ECDSA P-256, or RSA-2048 when `rsa`).
-    func leaf(_ name: String, cn: String, sans: String, rsa: Bool = false, ca: String = "ca", clientAuth: Bool = false) throws {
+    /// `days: -1` makes a certificate that expired yesterday.
+    func leaf(_ name: String, cn: String, sans: String, rsa: Bool = false, ca: String = "ca", clientAuth: Bool = false, days: Int = 30) throws {
         let key = rsa ? "-newkey rsa:2048" : "-newkey ec -pkeyopt ec_paramgen_curve:P-256"
         let usage = clientAuth ? "extendedKeyUsage=clientAuth" : "extendedKeyUsage=serverAuth"
         try sh("""
             openssl req \(key) -nodes -keyout \(name).key -out \(name).csr -subj '\(cn)'
             printf 'subjectAltName=\(sans)\\n\(usage)\\n' > \(name).ext
-            openssl x509 -req -in \(name).csr -CA \(ca).pem -CAkey \(ca).key -set_serial 0x$(openssl rand -hex 8) -out \(name).pem -days 30 -extfile \(name).ext
+            openssl x509 -req -in \(name).csr -CA \(ca).pem -CAkey \(ca).key -set_serial 0x$(openssl rand -hex 8) -out \(name).pem -days \(days) -extfile \(name).ext
             """)
     }
 

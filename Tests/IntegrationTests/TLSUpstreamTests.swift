@@ -20,7 +20,7 @@ final class TLSUpstreamTests: TLSTestCase {
 
     func testClusterTLSVerifiesTheUpstreamAndPoolsConnections() throws {
         guard let nginxBin = Paths.which("nginx") else { throw XCTSkip("nginx is not installed (make deps installs it)") }
-        let originPort = try Ports.free()
+        let originPort = try Ports.free(), expiredPort = try Ports.free()
         let w = try startWorld(tlsBlock: { _ in
             """
                   certificates:
@@ -28,6 +28,7 @@ final class TLSUpstreamTests: TLSTestCase {
             """
         }, prepare: { pki in
             try pki.leaf("origin", cn: "/CN=origin.test", sans: "DNS:origin.test")
+            try pki.leaf("expired", cn: "/CN=origin.test", sans: "DNS:origin.test", days: -1)
         })
         // The origin: nginx over TLS, answering with what it saw.
         let ngDir = w.harness.dir.appendingPathComponent("nginx")
@@ -45,6 +46,11 @@ final class TLSUpstreamTests: TLSTestCase {
                 ssl_certificate \(w.pki.file("origin.pem")); ssl_certificate_key \(w.pki.file("origin.key"));
                 location / { default_type text/plain; return 200 "origin conn=$connection sni=$ssl_server_name proto=$http_x_forwarded_proto\\n"; }
               }
+              server {
+                listen 127.0.0.1:\(expiredPort) ssl;
+                ssl_certificate \(w.pki.file("expired.pem")); ssl_certificate_key \(w.pki.file("expired.key"));
+                location / { return 200 "should never be reached\\n"; }
+              }
             }
             """
         try conf.write(toFile: ngDir.appendingPathComponent("nginx.conf").path, atomically: true, encoding: .utf8)
@@ -56,7 +62,7 @@ final class TLSUpstreamTests: TLSTestCase {
         // Clusters: verified with the right CA, and with an unrelated CA.
         let config = w.config()
             .replacingOccurrences(of: "      - match: { path_prefix: \"/\" }\n        cluster: up\n  - name: web",
-                                  with: "      - match: { path_prefix: \"/wrong\" }\n        cluster: wrongca\n      - match: { path_prefix: \"/\" }\n        cluster: origin\n  - name: web")
+                                  with: "      - match: { path_prefix: \"/wrong\" }\n        cluster: wrongca\n      - match: { path_prefix: \"/expired\" }\n        cluster: expired\n      - match: { path_prefix: \"/\" }\n        cluster: origin\n  - name: web")
             + """
               - name: origin
                 endpoints: [ "127.0.0.1:\(originPort)" ]
@@ -64,6 +70,9 @@ final class TLSUpstreamTests: TLSTestCase {
               - name: wrongca
                 endpoints: [ "127.0.0.1:\(originPort)" ]
                 tls: { server_name: origin.test, ca: certs/other-ca.pem }
+              - name: expired
+                endpoints: [ "127.0.0.1:\(expiredPort)" ]
+                tls: { server_name: origin.test, ca: certs/ca.pem }
             """ + "\n"
         try config.write(toFile: w.configPath, atomically: true, encoding: .utf8)
         let r = try Curl.run(["-X", "POST", "http://127.0.0.1:\(w.adminPort)/reload"], timeout: 20)
@@ -80,6 +89,9 @@ final class TLSUpstreamTests: TLSTestCase {
         let wrong = try w.curl("a.test", "/wrong", ["-k"])
         XCTAssertEqual(wrong.status, 502, wrong.bodyText)
         XCTAssertEqual(wrong.header("x-edge-error"), "upstream_tls_failure")
+        let expired = try w.curl("a.test", "/expired", ["-k"])
+        XCTAssertEqual(expired.status, 502, expired.bodyText)
+        XCTAssertEqual(expired.header("x-edge-error"), "upstream_tls_failure")
         // Still serving.
         XCTAssertEqual(try w.curl("a.test", "/z", ["-k"]).status, 200)
     }
