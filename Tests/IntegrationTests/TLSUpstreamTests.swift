@@ -44,7 +44,7 @@ final class TLSUpstreamTests: TLSTestCase {
               server {
                 listen 127.0.0.1:\(originPort) ssl;
                 ssl_certificate \(w.pki.file("origin.pem")); ssl_certificate_key \(w.pki.file("origin.key"));
-                location / { default_type text/plain; return 200 "origin conn=$connection sni=$ssl_server_name proto=$http_x_forwarded_proto\\n"; }
+                location / { default_type text/plain; return 200 "origin conn=$connection sni=$ssl_server_name proto=$http_x_forwarded_proto reused=$ssl_session_reused\\n"; }
               }
               server {
                 listen 127.0.0.1:\(expiredPort) ssl;
@@ -62,7 +62,7 @@ final class TLSUpstreamTests: TLSTestCase {
         // Clusters: verified with the right CA, and with an unrelated CA.
         let config = w.config()
             .replacingOccurrences(of: "      - match: { path_prefix: \"/\" }\n        cluster: up\n  - name: web",
-                                  with: "      - match: { path_prefix: \"/wrong\" }\n        cluster: wrongca\n      - match: { path_prefix: \"/expired\" }\n        cluster: expired\n      - match: { path_prefix: \"/\" }\n        cluster: origin\n  - name: web")
+                                  with: "      - match: { path_prefix: \"/fresh\" }\n        cluster: fresh\n      - match: { path_prefix: \"/wrong\" }\n        cluster: wrongca\n      - match: { path_prefix: \"/expired\" }\n        cluster: expired\n      - match: { path_prefix: \"/\" }\n        cluster: origin\n  - name: web")
             + """
               - name: origin
                 endpoints: [ "127.0.0.1:\(originPort)" ]
@@ -70,6 +70,10 @@ final class TLSUpstreamTests: TLSTestCase {
               - name: wrongca
                 endpoints: [ "127.0.0.1:\(originPort)" ]
                 tls: { server_name: origin.test, ca: certs/other-ca.pem }
+              - name: fresh
+                endpoints: [ "127.0.0.1:\(originPort)" ]
+                max_idle: 0
+                tls: { server_name: origin.test, ca: certs/ca.pem }
               - name: expired
                 endpoints: [ "127.0.0.1:\(expiredPort)" ]
                 tls: { server_name: origin.test, ca: certs/ca.pem }
@@ -85,6 +89,12 @@ final class TLSUpstreamTests: TLSTestCase {
         // The same pooled TLS connection to the origin serves both.
         let conn = { (s: String) in s.components(separatedBy: " ").first { $0.hasPrefix("conn=") } ?? "?" }
         XCTAssertEqual(conn(first.bodyText), conn(second.bodyText), "\(first.bodyText) / \(second.bodyText)")
+
+        // Without pooling every request opens a connection: they resume the worker's session.
+        var bodies: [String] = []
+        for i in 0..<3 { bodies.append(try w.curl("a.test", "/fresh/\(i)", ["-k"]).bodyText) }
+        XCTAssertTrue(bodies.dropFirst().contains { $0.contains("reused=r") }, "\(bodies)")
+        XCTAssertGreaterThanOrEqual(try w.metrics().filter { $0.key.hasPrefix("edge_tls_upstream_resumed_total") }.map(\.value).reduce(0, +), 1)
 
         let wrong = try w.curl("a.test", "/wrong", ["-k"])
         XCTAssertEqual(wrong.status, 502, wrong.bodyText)

@@ -38,6 +38,9 @@ struct WorkerStats: @unchecked Sendable {
     /// TLS: handshakes completed, of which resumed, and failures by `TLSFailure`.
     let tlsHandshakes = UnsafeAtomic<Int>.create(0)
     let tlsResumed = UnsafeAtomic<Int>.create(0)
+    /// Upstream TLS handshakes, of which resumed.
+    let tlsUpstreamHandshakes = UnsafeAtomic<Int>.create(0)
+    let tlsUpstreamResumed = UnsafeAtomic<Int>.create(0)
     let tlsFailures = (0..<TLSFailure.allCases.count).map { _ in UnsafeAtomic<Int>.create(0) }
     /// CPU the worker pinned itself to, -1 if not pinned.
     let cpu = UnsafeAtomic<Int>.create(-1)

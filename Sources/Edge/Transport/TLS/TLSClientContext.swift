@@ -44,9 +44,10 @@ final class TLSClientContext: @unchecked Sendable {
             throw TLSSetupError(field: .listener, message: "cannot create a TLS context (\(TLSServerContext.opensslError()))")
         }
         _ = edge_SSL_CTX_set_min_proto_version(ctx, 0x0303)
-        _ = SSL_CTX_set_options(ctx, edge_SSL_OP_NO_RENEGOTIATION() | edge_SSL_OP_NO_COMPRESSION())
+        // An upstream closing without close_notify must not void the session for resumption.
+        _ = SSL_CTX_set_options(ctx, edge_SSL_OP_NO_RENEGOTIATION() | edge_SSL_OP_NO_COMPRESSION() | edge_SSL_OP_IGNORE_UNEXPECTED_EOF())
         // Sessions are cached by hand per worker (see `keep`), not in OpenSSL's locked cache.
-        _ = edge_SSL_CTX_set_session_cache_mode(ctx, 1 /* SSL_SESS_CACHE_CLIENT */ | 0x0100 /* NO_INTERNAL_STORE */)
+        _ = edge_SSL_CTX_set_session_cache_mode(ctx, 1 /* SSL_SESS_CACHE_CLIENT */ | 0x0300 /* NO_INTERNAL (lookup and store) */)
         if t.verify {
             if let ca = t.ca {
                 guard SSL_CTX_load_verify_locations(ctx, ca, nil) == 1 else {

@@ -136,6 +136,8 @@ extension Reactor {
         tls.sessions[i].handshakeDone = true
         if tls.sessions[i].isClient {
             // Sessions to resume are kept by the context's new-session callback.
+            stats.bump(stats.tlsUpstreamHandshakes)
+            if let ssl = tls.sessions[i].ssl, edge_SSL_session_reused(ssl) == 1 { stats.bump(stats.tlsUpstreamResumed) }
             tlsFlush(slot)  // the request head waiting for the handshake
             return
         }
@@ -308,6 +310,8 @@ extension Reactor {
         let i = Int(slot)
         guard let ssl = tls.sessions[i].ssl else { return }
         if tls.sessions[i].isClient {
+            // Marked as shut down: otherwise SSL_free voids the session we keep for resumption.
+            SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN)
             SSL_free(ssl)
             TLSClientContext.release(tls.sessions[i].clientContext)
             tls.sessions[i] = TLSSession()
