@@ -31,10 +31,14 @@ enum TicketKeys {
     /// Fetched once: no EVP fetch (and its locks) per handshake.
     nonisolated(unsafe) private static let cipher: OpaquePointer? = EVP_CIPHER_fetch(nil, "AES-256-CBC", nil)
 
+    /// Set when the RNG failed: no ticket is issued or accepted from then on.
+    private static let broken = UnsafeAtomic<Bool>.create(false)
+
     private static func fill(_ p: UnsafeMutableRawPointer) {
         if RAND_bytes(p.assumingMemoryBound(to: UInt8.self), Int32(keyBytes)) != 1 {
-            // No entropy: a key nobody can guess cannot be made; tickets under it never verify.
+            // No entropy: a guessable key must never seal or open a ticket.
             memset(p, 0, keyBytes)
+            broken.store(true, ordering: .releasing)
         }
     }
 
@@ -66,6 +70,7 @@ enum TicketKeys {
     private static let callback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?,
                                                  OpaquePointer?, OpaquePointer?, Int32) -> Int32 = { _, name, iv, cctx, hctx, enc in
         guard let name, let iv, let cctx, let hctx, let cipher = TicketKeys.cipher else { return -1 }
+        if TicketKeys.broken.load(ordering: .acquiring) { return enc == 1 ? -1 : 0 }
         if enc == 1 {
             TicketKeys.rotateIfDue()
             let key = TicketKeys.storage + (TicketKeys.epoch.load(ordering: .acquiring) % TicketKeys.slots) * TicketKeys.keyBytes
