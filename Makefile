@@ -42,6 +42,7 @@ deps:
 	command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
 	command -v redis-benchmark >/dev/null 2>&1 || missing="$$missing redis-tools"; \
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
+	command -v testssl >/dev/null 2>&1 || missing="$$missing testssl.sh"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing:$$missing"; \
 	  $(SUDO) apt-get update && \
@@ -75,10 +76,12 @@ fuzz-smoke:
 
 run: deps build
 	@set -euo pipefail; \
+	[ -f examples/certs/server.pem ] || $(EDGE_BIN) gen-certs --hostname localhost --out examples/certs; \
 	python3 $(UPSTREAM_PY) serve --host 127.0.0.1 --port $(UPSTREAM_PORT) & up=$$!; \
 	trap 'kill $$up 2>/dev/null || true' EXIT INT TERM; \
 	echo "upstream.py (pid $$up) on 127.0.0.1:$(UPSTREAM_PORT)"; \
 	echo "try: curl localhost:8080/   curl localhost:8080/api/echo   curl localhost:9901/metrics"; \
+	echo "     curl --cacert examples/certs/ca.pem https://localhost:8443/api/echo"; \
 	$(EDGE_BIN) run --config $(CONFIG)
 
 bench: deps build

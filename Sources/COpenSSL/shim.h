@@ -29,4 +29,36 @@ static inline long edge_BIO_set_mem_eof_return(BIO *bio, int value) {
 static inline size_t edge_BIO_ctrl_pending(BIO *bio) {
     return BIO_ctrl_pending(bio);
 }
+static inline long edge_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_mode(ctx, mode);
+}
+static inline long edge_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_session_cache_mode(ctx, mode);
+}
+static inline long edge_SSL_CTX_set_tlsext_ticket_keys(SSL_CTX *ctx, void *keys, long length) {
+    return SSL_CTX_set_tlsext_ticket_keys(ctx, keys, length);
+}
+static inline long edge_BIO_get_mem_data(BIO *bio, char **data) {
+    return BIO_get_mem_data(bio, data);
+}
+static inline int edge_ERR_GET_REASON(unsigned long e) {
+    return ERR_GET_REASON(e);
+}
+static inline EVP_PKEY *edge_EVP_EC_gen(const char *curve) {
+    return EVP_EC_gen(curve);
+}
+static inline EVP_PKEY *edge_EVP_RSA_gen(unsigned int bits) {
+    return EVP_RSA_gen(bits);
+}
+static inline int edge_SSL_session_reused(SSL *ssl) {
+    return SSL_session_reused(ssl);
+}
+static inline uint64_t edge_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }
+static inline uint64_t edge_SSL_OP_CIPHER_SERVER_PREFERENCE(void) { return SSL_OP_CIPHER_SERVER_PREFERENCE; }
+static inline uint64_t edge_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
+static inline uint64_t edge_SSL_OP_NO_TICKET(void) { return SSL_OP_NO_TICKET; }
+static inline uint64_t edge_SSL_OP_IGNORE_UNEXPECTED_EOF(void) { return SSL_OP_IGNORE_UNEXPECTED_EOF; }
+static inline uint64_t edge_SSL_OP_NO_ANTI_REPLAY(void) { return SSL_OP_NO_ANTI_REPLAY; }
+static inline unsigned long edge_XN_FLAG_RFC2253(void) { return XN_FLAG_RFC2253; }
+static inline int edge_BIO_reset(BIO *bio) { return (int)BIO_reset(bio); }
 #endif

@@ -13,6 +13,8 @@ struct RunCommand: ParsableCommand {
     var config: String
 
     func run() throws {
+        // Before anything touches OpenSSL (the config loader builds TLS contexts).
+        TLSMemory.install()
         let cfg: EdgeConfig
         do {
             cfg = try ConfigLoader.load(path: config)

@@ -4,7 +4,7 @@ import Protocols
 extension ConfigLoader {
     static let listenerFields = ["name", "address", "protocol", "routes", "cluster", "http",
                                  "proxy_protocol", "proxy_protocol_timeout", "tcp", "udp",
-                                 "max_connections", "max_connections_per_ip"]
+                                 "max_connections", "max_connections_per_ip", "tls"]
     static let tcpFields = ["idle_timeout", "relay", "splice_after", "sni_timeout"]
     static let udpFields = ["session_timeout", "max_sessions"]
     static let httpFields = ["max_request_line", "max_header_bytes", "max_headers", "max_body",
@@ -14,7 +14,7 @@ extension ConfigLoader {
     /// (`Admission.maxListenerSlots`, shared with listeners of older snapshots).
     static let maxListeners = min(Reactor.maxAcceptSlots, Admission.maxListenerSlots / 2)
     /// Protocols that parse today; the others are reserved words.
-    static let implementedProtocols: Set<ListenerProtocol> = [.http, .tcp, .udp]
+    static let implementedProtocols: Set<ListenerProtocol> = [.http, .https, .tcp, .udp]
 
     static func parseListeners(_ node: ConfigNode, clusters: [ClusterConfig]) throws(ConfigError) -> [ListenerConfig] {
         let items = try node.list()
@@ -51,7 +51,7 @@ extension ConfigLoader {
         }
         var http = HTTPListenerSettings()
         if let n = m.optional("http") {
-            guard proto == .http else { throw n.error("'http' settings apply to protocol http listeners only") }
+            guard proto == .http || proto == .https else { throw n.error("'http' settings apply to protocol http and https listeners only") }
             http = try parseHTTPSettings(n)
         }
         var acceptsProxy = false
@@ -84,6 +84,7 @@ extension ConfigLoader {
         if proto == .udp && acceptsProxy {
             throw (m.optional("proxy_protocol") ?? node).error("proxy_protocol is for tcp and http listeners")
         }
+        let tls = try parseListenerTLS(m, proto: proto, node: node, acceptsProxy: acceptsProxy)
         if proto == .tcp, let r = m.optional("routes") {
             // SNI routing: the listener's cluster (optional) serves no-SNI and unmatched hellos.
             var routes = try parseStreamRoutes(r, clusters: clusters)
@@ -143,6 +144,7 @@ extension ConfigLoader {
             guard !routes.isEmpty else { throw routesNode.error("listener '\(name)' has no routes") }
         }
         var l = ListenerConfig(name: name, address: address, proto: proto, routes: routes, http: http, location: node.location)
+        l.tls = tls
         l.acceptsProxyProtocol = acceptsProxy
         l.proxyProtocolTimeoutMs = proxyTimeout
         l.maxConnections = maxConnections

@@ -124,6 +124,8 @@ package struct ListenerConfig: Sendable {
     var maxConnections = 0
     /// Open client connections from one client IP on this listener (0 = no limit).
     var maxConnectionsPerIP = 0
+    /// `protocol: https`: certificates and TLS settings (ConfigLoader+TLS.swift).
+    var tls: TLSListenerConfig? = nil
 }
 
 /// Per-listener HTTP limits and client-side timeouts (`listeners[].http`).
@@ -253,5 +255,7 @@ package struct ClusterConfig: Sendable {
     var dnsRefreshMs: Int = 30_000
     /// `proxy_protocol: v1|v2`: header sent on each new upstream connection (0 = off).
     var sendProxyProtocol: Int = 0
+    /// `tls:` to the endpoints (ConfigLoader+TLS.swift).
+    var tls: ClusterTLSConfig? = nil
     var location: SourceLocation
 }

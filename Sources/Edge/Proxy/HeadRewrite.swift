@@ -74,6 +74,7 @@ extension Reactor {
         for k in 0..<head.headerCount {
             let f = headerTable[k]
             if isHopByHop(f.kind) { continue }
+            if Reactor.isForwardedClientCert(buf, f.name) { continue }
             switch f.kind {
             case .xForwardedFor, .xForwardedProto, .xForwardedHost: continue
             case .host where head.isAbsoluteForm || rewritesHost: continue
@@ -118,7 +119,8 @@ extension Reactor {
             w.append(buf, range: headerTable[k].value); w.append(", ")
         }
         w.append(clientAddressText(c))
-        w.append("\r\nX-Forwarded-Proto: http\r\n")
+        w.append("\r\n")
+        appendForwardedTLS(&w, client: c)
         if host.length > 0 { w.append("X-Forwarded-Host: "); w.append(buf, range: host); w.append("\r\n") }
         w.append("Via: 1.1 edge\r\n")
         if !hasRequestId {

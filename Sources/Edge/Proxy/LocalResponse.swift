@@ -154,6 +154,8 @@ extension Reactor {
         case .proxyHeader:
             stats.bump(stats.clientErrors)
             closeSock(slot)
+        case .tlsHandshake:
+            tlsHandshakeTimedOut(slot)
         case .udpIdle:
             closeSock(slot)
         case .sniPeek:

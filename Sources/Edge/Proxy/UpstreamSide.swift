@@ -75,6 +75,10 @@ extension Reactor {
             failExchange(c, u, 502, "cannot send the PROXY header", cause: "upstream_connect_failed")
             return
         }
+        if c >= 0, let client = upstreamTLSContext(u), !startUpstreamTLS(u, client) {
+            if !socks[i].closing { failExchange(c, u, 502, "upstream TLS handshake failed", cause: "upstream_tls_failure") }
+            return
+        }
         if c >= 0 {
             scheduleTimer(u, .upstreamResponse, afterMs: Int64(exchanges[xi].timeoutMs))
             flush(u)

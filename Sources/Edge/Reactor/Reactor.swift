@@ -77,6 +77,8 @@ final class Reactor {
     /// Smoothed event-loop turn duration; above the limit new connections are shed.
     var loopLagUs: Int64 = 0
     let loopLagLimitUs: Int64
+    /// TLS sessions by socket slot (Transport/TLS/).
+    var tls: TLSTable
 
     init(index: Int, publisher: SnapshotPublisher, runtime: RuntimeConfig, maxHeaderBytes: Int, stats: WorkerStats,
          admission: Admission) throws {
@@ -121,6 +123,7 @@ final class Reactor {
         let headSize = maxHeaderBytes + 4096
         buffers = try BufferTable(uring: uring, ringCount: runtime.bufferCount, ringBufferSize: runtime.bufferSize,
                                   headCount: Int(capacity) * 2, headBufferSize: headSize)
+        tls = TLSTable(capacity: Int(capacity))
         nowMs = Reactor.monotonicMs()
         wheel = TimerWheel(capacity: Int(capacity), nowMs: nowMs)
         socks = lazyArray(Int(capacity))
@@ -322,6 +325,7 @@ final class Reactor {
         releaseInput(slot)
         if socks[i].outBuf >= 0 { buffers.release(socks[i].outBuf); socks[i].outBuf = -1 }
         releasePipe(slot)
+        transportRelease(slot)
         if socks[i].fd >= 0 { close(socks[i].fd) }
         if socks[i].kind == .upstream || socks[i].kind == .udpSession { let v = socks[i].view; socks[i].view = -1; releaseView(ViewID(raw: v)) }
         if socks[i].kind == .client { freeExchange(ExchangeID(raw: socks[i].exchange)) }
@@ -409,6 +413,13 @@ final class Reactor {
         let l = listenerSettings(slot)
         // TCP listeners never read through the buffer ring: bytes are spliced from the first one.
         if l.isStream { startStream(slot); return }
+        if l.tlsContext != nil {
+            // HTTPS: the handshake comes first, under its own timeout.
+            guard startTLS(slot, l) else { closeSock(slot); return }
+            armRecv(slot)
+            scheduleTimer(slot, .tlsHandshake, afterMs: Int64(l.tlsHandshakeTimeoutMs))
+            return
+        }
         armRecv(slot)
         if l.acceptsProxyProtocol {
             socks[Int(slot)].proxyHeaderPending = true
@@ -610,6 +621,7 @@ final class Reactor {
             if socks[i].kind == .client { clientFailed(slot) } else { upstreamFailed(slot, sendError: -res) }
             return
         }
+        transportSent(slot, res)
         var left = Int32(res)
         while left > 0 && socks[i].segCount > 0 {
             let k = i * Reactor.segmentsPerSlot + Int(socks[i].segFirst)
@@ -624,7 +636,7 @@ final class Reactor {
                 left = 0
             }
         }
-        if socks[i].segCount > 0 { flush(slot) }
+        if socks[i].segCount > 0 || transportOutputPending(slot) { flush(slot) }
         if socks[i].relayPending { checkRelayReady(slot); return }
         if socks[i].stream.copying { copyRelaySent(slot); return }
         if socks[i].kind == .client { clientWritable(slot) } else { upstreamWritable(slot) }

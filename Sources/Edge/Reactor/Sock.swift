@@ -19,6 +19,8 @@ enum TimerKind: UInt8 {
     case udpIdle
     /// SNI-routed TCP listener waiting for the whole ClientHello.
     case sniPeek
+    /// TLS handshake not finished within the listener's handshake_timeout.
+    case tlsHandshake
 }
 
 /// A slice to send: bytes of a buffer-table id (holding one reference), or

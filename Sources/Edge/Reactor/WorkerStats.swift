@@ -38,6 +38,13 @@ struct WorkerStats: @unchecked Sendable {
     /// because the client stopped reading (body_timeout while sending).
     let slowBodies = UnsafeAtomic<Int>.create(0)
     let slowReaders = UnsafeAtomic<Int>.create(0)
+    /// TLS: handshakes completed, of which resumed, and failures by `TLSFailure`.
+    let tlsHandshakes = UnsafeAtomic<Int>.create(0)
+    let tlsResumed = UnsafeAtomic<Int>.create(0)
+    /// Upstream TLS handshakes, of which resumed.
+    let tlsUpstreamHandshakes = UnsafeAtomic<Int>.create(0)
+    let tlsUpstreamResumed = UnsafeAtomic<Int>.create(0)
+    let tlsFailures = (0..<TLSFailure.allCases.count).map { _ in UnsafeAtomic<Int>.create(0) }
     /// CPU the worker pinned itself to, -1 if not pinned.
     let cpu = UnsafeAtomic<Int>.create(-1)
 

@@ -126,6 +126,10 @@ package struct CompiledListener {
     var counterSlot: Int32 = -1
     /// Slow-POST guard in bytes per second (0 = off).
     var minBodyRate: Int32 = 0
+    /// `protocol: https`: retained `TLSServerContext` (released with the table), nil for plain.
+    var tlsContext: UnsafeMutableRawPointer? = nil
+    var tlsHandshakeTimeoutMs: Int32 = 10_000
+    var tlsMaxHandshakes: Int32 = 1024
 }
 
 package struct CompiledEndpoint {
@@ -157,6 +161,8 @@ package struct CompiledCluster {
     /// `proxy_protocol: v1|v2` on the cluster: sent on every new upstream
     /// connection (which is then never pooled: it carries one client's address). 0 = off.
     var sendProxyProtocol: UInt8 = 0
+    /// `tls:` on the cluster: retained `TLSClientContext` (released with the table), nil for plain.
+    var tlsClient: UnsafeMutableRawPointer? = nil
 }
 
 /// The immutable routing snapshot: listeners, routes, clusters, endpoints and
@@ -234,6 +240,8 @@ package final class RouteTable: @unchecked Sendable {
     }
 
     deinit {
+        for l in listeners { TLSServerContext.release(l.tlsContext) }
+        for c in clusters { TLSClientContext.release(c.tlsClient) }
         for md in regexMatchData { Regex.freeMatchData(md) }
         regexMatchData.baseAddress?.deallocate()
         for r in regexes { Regex.free(r) }

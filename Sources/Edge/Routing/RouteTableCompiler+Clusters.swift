@@ -38,6 +38,7 @@ extension Compilation {
                 parts.maglev.append(contentsOf: table)
                 cc.maglevSize = Int32(table.count)
             }
+            if let context = c.tls?.context { cc.tlsClient = context.retainedPointer() }
             parts.clusters.append(cc)
         }
     }

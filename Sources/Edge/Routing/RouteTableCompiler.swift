@@ -36,6 +36,11 @@ package enum RouteTableCompiler {
             cl.maxConnections = Int32(clamping: l.maxConnections)
             cl.maxConnectionsPerIP = Int32(clamping: l.maxConnectionsPerIP)
             cl.minBodyRate = Int32(clamping: l.http.minBodyRate)
+            if let t = l.tls, let context = t.context {
+                cl.tlsContext = context.retainedPointer()
+                cl.tlsHandshakeTimeoutMs = clampMs(t.handshakeTimeoutMs)
+                cl.tlsMaxHandshakes = Int32(clamping: t.maxHandshakes)
+            }
             c.parts.listeners.append(cl)
         }
         let workers = max(config.runtime.workers ?? 0, allowedCPUCount(), 1)

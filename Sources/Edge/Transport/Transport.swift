@@ -13,6 +13,8 @@ import Glibc
 ///   which only a plain transport can hand over).
 enum TransportKind: UInt8 {
     case plain
+    /// OpenSSL over memory BIOs (Transport/TLS/TLSTransport.swift).
+    case tls
 }
 
 enum Transport {
@@ -24,6 +26,9 @@ enum Transport {
         case .plain:
             _ = send(fd, text.utf8Start, text.utf8CodeUnitCount, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
             shutdown(fd, Int32(SHUT_WR))
+        case .tls:
+            // No session yet, so no way to speak: just close.
+            shutdown(fd, Int32(SHUT_WR))
         }
     }
 }
@@ -33,6 +38,7 @@ extension Reactor {
     @inline(__always) func transportReceived(_ slot: Int32, _ bid: Int32) {
         switch socks[Int(slot)].transport {
         case .plain: appendInput(slot, bid)
+        case .tls: tlsReceived(slot, bid)
         }
     }
 
@@ -40,6 +46,7 @@ extension Reactor {
     @inline(__always) func transportFlush(_ slot: Int32) {
         switch socks[Int(slot)].transport {
         case .plain: submitSend(slot)
+        case .tls: tlsFlush(slot)
         }
     }
 
@@ -48,6 +55,8 @@ extension Reactor {
     func transportWriteNow(_ slot: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Bool {
         switch socks[Int(slot)].transport {
         case .plain: return send(socks[Int(slot)].fd, bytes, count, Int32(MSG_NOSIGNAL)) == count
+        // Only upstream PROXY headers use this; upstream TLS is not built yet.
+        case .tls: return false
         }
     }
 
@@ -56,6 +65,7 @@ extension Reactor {
     func transportShutdownWrite(_ slot: Int32) {
         switch socks[Int(slot)].transport {
         case .plain: shutdown(socks[Int(slot)].fd, Int32(SHUT_WR))
+        case .tls: tlsShutdownWrite(slot)
         }
     }
 
@@ -63,6 +73,31 @@ extension Reactor {
     @inline(__always) func transportCanSplice(_ slot: Int32) -> Bool {
         switch socks[Int(slot)].transport {
         case .plain: return true
+        case .tls: return false
+        }
+    }
+
+    /// A send completed with `n` bytes (before its segments are released).
+    @inline(__always) func transportSent(_ slot: Int32, _ n: Int32) {
+        switch socks[Int(slot)].transport {
+        case .plain: return
+        case .tls: tlsSent(slot, n)
+        }
+    }
+
+    /// Bytes the record layer holds that are not queued as segments yet.
+    @inline(__always) func transportOutputPending(_ slot: Int32) -> Bool {
+        switch socks[Int(slot)].transport {
+        case .plain: return false
+        case .tls: return tlsOutputPending(slot)
+        }
+    }
+
+    /// The socket slot is being freed: drop the record layer's state.
+    @inline(__always) func transportRelease(_ slot: Int32) {
+        switch socks[Int(slot)].transport {
+        case .plain: return
+        case .tls: tlsRelease(slot)
         }
     }
 }
