@@ -1,7 +1,7 @@
 /// `clusters[]`: upstream groups, their endpoints, balancing and pool settings.
 extension ConfigLoader {
     static let clusterFields = ["name", "endpoints", "balance", "hash_on", "connect_timeout", "max_idle", "idle_timeout", "dns_refresh",
-                                "proxy_protocol"]
+                                "proxy_protocol"] + resilienceFields
     static let endpointFields = ["address", "weight"]
 
     static func parseClusters(_ node: ConfigNode) throws(ConfigError) -> [ClusterConfig] {
@@ -53,6 +53,7 @@ extension ConfigLoader {
             default: c.sendProxyProtocol = 0
             }
         }
+        c.resilience = try parseResilience(m, endpointCount: endpoints.count)
         return c
     }
 

@@ -242,5 +242,7 @@ package struct ClusterConfig: Sendable {
     var dnsRefreshMs: Int = 30_000
     /// `proxy_protocol: v1|v2`: header sent on each new upstream connection (0 = off).
     var sendProxyProtocol: Int = 0
+    /// Health checks, outlier ejection, circuit breakers, retries (ConfigModel+Resilience.swift).
+    var resilience = ClusterResilienceConfig()
     var location: SourceLocation
 }

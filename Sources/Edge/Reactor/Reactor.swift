@@ -315,6 +315,7 @@ final class Reactor {
         if socks[i].outBuf >= 0 { buffers.release(socks[i].outBuf); socks[i].outBuf = -1 }
         releasePipe(slot)
         if socks[i].fd >= 0 { close(socks[i].fd) }
+        if socks[i].kind == .upstream { upstreamSlotFreed(slot) }
         if socks[i].kind == .upstream || socks[i].kind == .udpSession { let v = socks[i].view; socks[i].view = -1; releaseView(ViewID(raw: v)) }
         if socks[i].kind == .client { freeExchange(ExchangeID(raw: socks[i].exchange)) }
         socks[i].exchange = -1

@@ -11,6 +11,8 @@ enum TimerKind: UInt8 {
     case none
     case clientIdle, clientHeader, clientBody, clientLinger
     case upstreamConnect, upstreamResponse, upstreamBody, upstreamIdle
+    /// A retry waits out its backoff before connecting (Upstream/Retries.swift).
+    case upstreamBackoff
     /// L4 relay: no bytes either way for the listener's idle timeout.
     case relayIdle
     /// Waiting for the PROXY protocol header (listeners with proxy_protocol: accept).

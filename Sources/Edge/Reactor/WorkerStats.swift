@@ -35,6 +35,9 @@ struct WorkerStats: @unchecked Sendable {
     /// because the client stopped reading (body_timeout while sending).
     let slowBodies = UnsafeAtomic<Int>.create(0)
     let slowReaders = UnsafeAtomic<Int>.create(0)
+    /// Requests refused by a cluster circuit breaker; attempts retried (Upstream/).
+    let circuitOpen = UnsafeAtomic<Int>.create(0)
+    let retries = UnsafeAtomic<Int>.create(0)
     /// CPU the worker pinned itself to, -1 if not pinned.
     let cpu = UnsafeAtomic<Int>.create(-1)
 

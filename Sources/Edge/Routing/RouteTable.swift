@@ -155,6 +155,8 @@ package struct CompiledCluster {
     /// `proxy_protocol: v1|v2` on the cluster: sent on every new upstream
     /// connection (which is then never pooled: it carries one client's address). 0 = off.
     var sendProxyProtocol: UInt8 = 0
+    /// Circuit breakers and retries (Upstream/ClusterResilience.swift).
+    var resilience = CompiledResilience()
 }
 
 /// The immutable routing snapshot: listeners, routes, clusters, endpoints and
@@ -175,6 +177,9 @@ package final class RouteTable: @unchecked Sendable {
     let splits: UnsafeMutableBufferPointer<CompiledSplit>
     /// Maglev lookup tables of consistent_hash clusters (endpoint offsets within the cluster).
     let maglev: UnsafeMutableBufferPointer<Int32>
+    /// Health cells (Health/EndpointHealth.swift), indexed like `endpoints` and `clusters`.
+    let endpointHealth: UnsafeMutableBufferPointer<HealthCell>
+    let clusterHealth: UnsafeMutableBufferPointer<HealthCell>
     /// Compiled patterns (path and header/query regexes), shared read-only by all reactors.
     let regexes: UnsafeMutableBufferPointer<CompiledRegex>
     /// Largest `maxHeaderBytes` of any listener: sizes the reactors' head buffers.
@@ -216,6 +221,8 @@ package final class RouteTable: @unchecked Sendable {
         splits = copy(p.splits)
         maglev = copy(p.maglev)
         regexes = copy(p.regexes)
+        endpointHealth = copy(p.endpointHealth)
+        clusterHealth = copy(p.clusterHealth)
         endpointKeys = copy(p.endpointKeys)
         listenerIndex = copy(index.listeners)
         hostBuckets = copy(index.buckets)
@@ -273,4 +280,6 @@ struct RouteTableParts {
     var splits: [CompiledSplit] = []
     var maglev: [Int32] = []
     var regexes: [CompiledRegex] = []
+    var endpointHealth: [HealthCell] = []
+    var clusterHealth: [HealthCell] = []
 }

@@ -9,7 +9,8 @@ import Protocols
 package enum RouteTableCompiler {
     package static func compile(_ config: EdgeConfig, generation: Int = 1) -> RouteTable {
         var c = Compilation(arena: ByteArena())
-        c.addClusters(config.clusters)
+        let workers = max(config.runtime.workers ?? 0, allowedCPUCount(), 1)
+        c.addClusters(config.clusters, workers: max(config.runtime.workers ?? allowedCPUCount(), 1))
         var index = RouteIndexParts()
         for l in config.listeners {
             let first = c.parts.routes.count
@@ -37,7 +38,6 @@ package enum RouteTableCompiler {
             cl.minBodyRate = Int32(clamping: l.http.minBodyRate)
             c.parts.listeners.append(cl)
         }
-        let workers = max(config.runtime.workers ?? 0, allowedCPUCount(), 1)
         let table = RouteTable(parts: c.parts, index: index, arena: c.arena, generation: generation, workerSlots: workers)
         // Connection-counter slots are pinned by the table that uses them (see Admission).
         Admission.assignCounterSlots(table, names: config.listeners.map(\.name))
