@@ -114,7 +114,7 @@ final class ConfigLoaderResilienceTests: XCTestCase {
         ("    health_check: { type: http, send: x }",
          "edge.yaml:9: clusters[0].health_check.send: only applies to 'type: udp' health checks (type is http)"),
         ("    health_check: { type: udp, expect: \"\" }",
-         "edge.yaml:9: clusters[0].health_check.expect: expected a string, got null"),
+         "edge.yaml:9: clusters[0].health_check.expect: must not be empty"),
         ("    outlier_detection: { consecutive_5xx: -1 }",
          "edge.yaml:9: clusters[0].outlier_detection.consecutive_5xx: must be between 0 and 10000, got -1"),
         ("    outlier_detection: { consecutive_connect_failures: x }",

@@ -93,14 +93,16 @@ final class ResilienceTests: XCTestCase {
     /// An endpoint killed under wrk load is ejected / checked out; with retries
     /// on connect failures and resets the client sees at most a handful of
     /// errors (the bound asserted: ≤ 3 non-2xx, no socket errors); once it
-    /// restarts the health check brings it back and it serves again.
+    /// restarts the health check brings it back and it serves again. The retry
+    /// budget is 100% so all 8 requests in flight on the killed endpoint may be
+    /// retried at once (the default 20%, at least 3, would let 5 of them fail).
     func testKilledEndpointIsEjectedAndReturns() throws {
         let wrk = try Paths.require("wrk")
         for n in ["a", "b", "c"] { try fleet.startUpstream(n) }
         try startEdge(pool(["a", "b", "c"], extra: """
             health_check: { type: http, path: /status/200, interval: 200ms, timeout: 150ms, healthy_threshold: 2, unhealthy_threshold: 2 }
             outlier_detection: { consecutive_5xx: 3, consecutive_connect_failures: 1, base_ejection_time: 30s, max_ejection_percent: 50% }
-            retry: { on: [connect-failure, reset], attempts: 3, backoff: 1ms..10ms }
+            retry: { on: [connect-failure, reset], attempts: 3, backoff: 1ms..10ms, budget: 100% }
         """))
         let b = "cluster=\"pool\",endpoint=\"127.0.0.1:\(fleet.port("b"))\""
         XCTAssertTrue(waitMetric("edge_endpoint_healthy{\(b)}", 1, seconds: 3))
