@@ -33,11 +33,13 @@ final class HealthChecker: @unchecked Sendable {
     private func run() {
         var fds: [pollfd] = []
         var owners: [EndpointTrack] = []
+        var ownerPlans: [ClusterPlan] = []
         while !stopFlag.load(ordering: .relaxed) {
             let plans = registry.withLock { registry.plans }
             var now = Reactor.monotonicMs()
             fds.removeAll(keepingCapacity: true)
             owners.removeAll(keepingCapacity: true)
+            ownerPlans.removeAll(keepingCapacity: true)
             registry.withLock {
                 for p in plans {
                     guard let check = p.check else { continue }
@@ -47,6 +49,7 @@ final class HealthChecker: @unchecked Sendable {
                         if t.fd >= 0 {
                             fds.append(pollfd(fd: t.fd, events: Int16(t.phase == .connecting ? POLLOUT : POLLIN), revents: 0))
                             owners.append(t)
+                            ownerPlans.append(p)
                         }
                     }
                 }
@@ -58,12 +61,15 @@ final class HealthChecker: @unchecked Sendable {
             registry.withLock {
                 if n > 0 {
                     for (k, pfd) in fds.enumerated() where pfd.revents != 0 {
-                        let t = owners[k]
-                        guard t.fd == pfd.fd, let p = plans.first(where: { $0.endpoints.contains { $0 === t } }), let check = p.check else { continue }
+                        let t = owners[k], p = ownerPlans[k]
+                        guard t.fd == pfd.fd, let check = p.check else { continue }
                         progress(t, p, check, now)
                     }
                 }
-                for p in plans { OutlierEjection.apply(p, now: now, logger: logger); p.publishMode() }
+                for p in plans where p.check != nil || p.outlier != nil {
+                    OutlierEjection.apply(p, now: now, logger: logger)
+                    p.publishMode()
+                }
             }
         }
         registry.withLock { for p in registry.plans { for t in p.endpoints { t.abortProbe() } } }

@@ -143,7 +143,8 @@ final class ClusterPlan {
     /// Recomputes the cluster word the balancers read.
     func publishMode() {
         let n = endpoints.count
-        let usable = endpoints.filter { !$0.down && $0.ejectedUntilMs == 0 }.count
+        var usable = 0  // by hand: runs every checker tick, must not allocate
+        for t in endpoints where !t.down && t.ejectedUntilMs == 0 { usable += 1 }
         let mode: EndpointHealth.ClusterMode
         if usable == n { mode = .allUsable }
         else if usable * 100 < panicPercent * n { mode = .panic }

@@ -11,7 +11,9 @@ enum OutlierEjection {
     static func apply(_ p: ClusterPlan, now: Int64, logger: Logger) {
         guard let o = p.outlier else { return }
         let n = p.endpoints.count
-        var ejectedCount = p.endpoints.filter { $0.ejectedUntilMs > 0 }.count
+        // Counted by hand: this runs every tick and must not allocate.
+        var ejectedCount = 0
+        for t in p.endpoints where t.ejectedUntilMs > 0 { ejectedCount += 1 }
         for t in p.endpoints {
             let fives = EndpointHealth.word(t.cell, EndpointHealth.consecutive5xxWord)
             let connects = EndpointHealth.word(t.cell, EndpointHealth.consecutiveConnectWord)
