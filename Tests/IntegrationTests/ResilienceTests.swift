@@ -233,4 +233,102 @@ final class ResilienceTests: XCTestCase {
         XCTAssertEqual(p.status, 503)
         XCTAssertNil(p.header("x-edge-attempts"), "a request with a body is not retried")
     }
+
+    private func startTool(_ name: String, _ args: [String]) throws -> ManagedProcess {
+        let py = try Paths.require("python3")
+        let p = try ManagedProcess(name: name, executable: py, arguments: ["-u", Paths.l4tools] + args, dir: fleet.dir)
+        restarted.append(p)
+        return p
+    }
+
+    /// TCP connect checks and UDP send/expect checks mark a stopped endpoint
+    /// unhealthy and a restarted one healthy again; traffic avoids it meanwhile.
+    func testTCPAndUDPHealthChecks() throws {
+        for n in ["a", "b"] { try fleet.startUpstream(n) }
+        let udpPort = try Ports.free()
+        let echo = try startTool("udp-echo", ["udp-echo", "--port", String(udpPort)])
+        OS.sleepMs(300)
+        try startEdge(pool(["a", "b"], extra: "    health_check: { type: tcp, interval: 100ms, timeout: 80ms, healthy_threshold: 1, unhealthy_threshold: 1 }") + """
+
+          - name: dns
+            endpoints: [ "127.0.0.1:\(udpPort)" ]
+            health_check: { type: udp, send: ping, expect: ping, interval: 100ms, timeout: 80ms, healthy_threshold: 1, unhealthy_threshold: 2 }
+        """)
+        let b = "edge_endpoint_healthy{cluster=\"pool\",endpoint=\"127.0.0.1:\(fleet.port("b"))\"}"
+        let u = "edge_endpoint_healthy{cluster=\"dns\",endpoint=\"127.0.0.1:\(udpPort)\"}"
+        XCTAssertTrue(waitMetric(b, 1, seconds: 3))
+        XCTAssertTrue(waitMetric(u, 1, seconds: 3))
+        let udpOK = "edge_health_checks_total{cluster=\"dns\",endpoint=\"127.0.0.1:\(udpPort)\",result=\"ok\"}"
+        let deadline = OS.now() + 5
+        while OS.now() < deadline, (try? metric(udpOK)) ?? 0 == 0 { OS.sleepMs(50) }
+        XCTAssertGreaterThan(try metric(udpOK), 0, "udp probes must get their echo")
+        fleet.upstreams["b"]?.process.stop()
+        echo.stop()
+        XCTAssertTrue(waitMetric(b, 0, seconds: 3), "tcp check must notice b is gone")
+        XCTAssertTrue(waitMetric(u, 0, seconds: 3), "udp check must notice the echo server is gone")
+        let counts = try fleet.countUpstreams("/echo", n: 20)
+        XCTAssertEqual(counts["a"], 20, "the unhealthy endpoint gets no traffic: \(counts)")
+        try restartUpstream("b")
+        _ = try startTool("udp-echo-2", ["udp-echo", "--port", String(udpPort)])
+        XCTAssertTrue(waitMetric(b, 1, seconds: 3), "tcp check must bring b back")
+        XCTAssertTrue(waitMetric(u, 1, seconds: 3), "udp check must bring the echo server back")
+    }
+
+    /// Ejection state is keyed by cluster + endpoint address, so a reload of
+    /// the same config keeps the dead endpoint out (no new round of 502s).
+    func testEjectionSurvivesReload() throws {
+        try fleet.startUpstream("a")
+        let dead = try Ports.free()
+        let clusters = """
+          - name: pool
+            endpoints: [ "127.0.0.1:\(fleet.port("a"))", "127.0.0.1:\(dead)" ]
+            outlier_detection: { consecutive_connect_failures: 1, base_ejection_time: 60s, max_ejection_percent: 50% }
+        """
+        try startEdge(clusters)
+        for _ in 0..<4 { _ = try HTTP.get(port: fleet.listenPort, "/echo") }
+        let ejected = "edge_endpoint_ejected{cluster=\"pool\",endpoint=\"127.0.0.1:\(dead)\"}"
+        XCTAssertTrue(waitMetric(ejected, 1, seconds: 3))
+        XCTAssertEqual(try fleet.reload().0, 200)
+        XCTAssertEqual(try metric(ejected), 1, "still ejected after the reload")
+        let counts = try fleet.countUpstreams("/echo", n: 20)
+        XCTAssertEqual(counts["a"], 20, counts.description)
+    }
+
+    /// panic_threshold: with 2 of 3 endpoints failing checks (33% usable < 50%)
+    /// health is ignored and all three get traffic again; with panic_threshold 0
+    /// and every endpoint down the cluster answers 503 no_endpoint.
+    func testPanicThreshold() throws {
+        for n in ["a", "b", "c"] { try fleet.startUpstream(n) }
+        // TCP checks; b and c are stopped below.
+        try startEdge(pool(["a", "b", "c"], extra: """
+            health_check: { type: tcp, interval: 100ms, timeout: 80ms, healthy_threshold: 1, unhealthy_threshold: 1 }
+            panic_threshold: 50%
+        """))
+        fleet.upstreams["b"]?.process.stop()
+        fleet.upstreams["c"]?.process.stop()
+        XCTAssertTrue(waitMetric("edge_endpoint_healthy{cluster=\"pool\"", 1, seconds: 3), "only a stays healthy")
+        // Panic: every endpoint is used, so about 2/3 of requests meet a dead one.
+        var failed = 0, ok = 0
+        for _ in 0..<30 {
+            let r = try HTTP.get(port: fleet.listenPort, "/echo")
+            if r.status == 200 { ok += 1 } else { failed += 1 }
+        }
+        XCTAssertGreaterThan(failed, 5, "in panic mode dead endpoints are used too (ok \(ok))")
+        XCTAssertGreaterThan(ok, 5)
+        // panic_threshold 0: all down -> 503 no_endpoint, never a dead one.
+        fleet.upstreams["a"]?.process.stop()
+        try fleet.writeConfig(fleet.yaml(routes: """
+              - match: { path_prefix: "/" }
+                cluster: pool
+        """, clusters: pool(["a", "b", "c"], extra: """
+            health_check: { type: tcp, interval: 100ms, timeout: 80ms, healthy_threshold: 1, unhealthy_threshold: 1 }
+            panic_threshold: 0%
+        """)))
+        XCTAssertEqual(try fleet.reload().0, 200)
+        XCTAssertTrue(waitMetric("edge_endpoint_healthy{cluster=\"pool\"", 0, seconds: 3))
+        OS.sleepMs(100)
+        let r = try HTTP.get(port: fleet.listenPort, "/echo")
+        XCTAssertEqual(r.status, 503)
+        XCTAssertEqual(r.header("x-edge-error"), "no_endpoint")
+    }
 }

@@ -30,7 +30,7 @@ enum OutlierEjection {
             let tripped = (o.consecutive5xx > 0 && f >= o.consecutive5xx)
                 || (o.consecutiveConnectFailures > 0 && c >= o.consecutiveConnectFailures)
             guard tripped, ejectedCount * 100 < o.maxEjectionPercent * n else { continue }
-            t.timesEjected += 1
+            t.timesEjected = min(t.timesEjected + 1, 1_000_000)
             t.timesEjectedTotal += 1
             let ms = min(Int64(o.baseEjectionMs) * Int64(t.timesEjected), Int64(o.maxEjectionMs))
             t.ejectedUntilMs = now + max(ms, 1)
