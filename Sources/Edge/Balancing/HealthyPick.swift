@@ -37,7 +37,15 @@ extension ReactorBalancer {
                 if usable(i) && (best < 0 || inFlight(active, i) &* weights[best] < inFlight(active, best) &* weights[i]) { best = i }
                 i &+= 1
             }
-            return Int32(truncatingIfNeeded: best)
+            if best < 0 { return -1 }
+            // Usable endpoints tied for fewest take turns (smooth WRR), as in the plain pick.
+            let ba = inFlight(active, best), bw = weights[best]
+            let w = weights
+            let picked = SmoothWeighted.pick(
+                first: first, count: count, weights: weights.baseAddress.unsafelyUnwrapped,
+                current: current.baseAddress.unsafelyUnwrapped,
+                eligible: { usable($0) && inFlight(active, $0) &* bw == ba &* w[$0] })
+            return Int32(truncatingIfNeeded: picked >= 0 ? picked : best)
         case .randomTwo:
             // Two usable draws (a few tries each), keep the less loaded one.
             var a = -1, b = -1
