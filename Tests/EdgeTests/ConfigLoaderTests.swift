@@ -304,7 +304,7 @@ final class ConfigLoaderTests: XCTestCase {
         ("duplicate endpoint", base.replacingOccurrences(of: "[\"127.0.0.1:9000\"]", with: "[\"127.0.0.1:9000\", \"localhost:9000\"]"),
          "edge.yaml:8: clusters[0].endpoints[1]: duplicate endpoint localhost:9000 (same address as 127.0.0.1:9000)"),
         ("bad balance", base + "\n    balance: fastest",
-         "edge.yaml:9: clusters[0].balance: unknown balance policy 'fastest', expected one of: round_robin, weighted_round_robin, least_connections, random_two, consistent_hash"),
+         "edge.yaml:9: clusters[0].balance: unknown balance policy 'fastest', expected one of: round_robin, weighted_round_robin, least_connections, random_two, consistent_hash, least_latency"),
         ("cluster and direct_response", base.replacingOccurrences(of: "- cluster: api", with: "- cluster: api\n        direct_response: { status: 200 }"),
          "edge.yaml:6: listeners[0].routes[0].direct_response: a route takes only one of 'cluster', 'clusters' or 'direct_response'; 'cluster' is already given"),
         ("neither cluster nor direct_response", base.replacingOccurrences(of: "- cluster: api", with: "- match: { path: /x }"),

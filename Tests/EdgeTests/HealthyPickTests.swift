@@ -50,7 +50,7 @@ final class HealthyPickTests: XCTestCase {
     }
 
     func testEveryPolicySkipsUnusableEndpoint() throws {
-        for (i, policy) in ["round_robin", "weighted_round_robin", "least_connections", "random_two", "consistent_hash"].enumerated() {
+        for (i, policy) in ["round_robin", "weighted_round_robin", "least_connections", "random_two", "consistent_hash", "least_latency"].enumerated() {
             let base = 21_000 + i * 10
             let t = try table("skip-\(policy)", policy, ports: [base, base + 1, base + 2])
             var b = ReactorBalancer(table: t, seed: 3)

@@ -130,7 +130,7 @@ final class ResilienceTests: XCTestCase {
     /// Without active checks, an endpoint that refuses connections is ejected
     /// by outlier detection alone and then skipped by every balancing policy.
     func testOutlierEjectionSkipsDeadEndpointForEveryPolicy() throws {
-        for policy in ["round_robin", "weighted_round_robin", "least_connections", "random_two", "consistent_hash"] {
+        for policy in ["round_robin", "weighted_round_robin", "least_connections", "random_two", "consistent_hash", "least_latency"] {
             fleet?.stop()
             fleet = try Fleet()
             for n in ["a", "b"] { try fleet.startUpstream(n) }
@@ -330,5 +330,28 @@ final class ResilienceTests: XCTestCase {
         let r = try HTTP.get(port: fleet.listenPort, "/echo")
         XCTAssertEqual(r.status, 503)
         XCTAssertEqual(r.header("x-edge-error"), "no_endpoint")
+    }
+
+    /// least_latency (peak EWMA, power of two choices): with "b" answering
+    /// 60 ms slower than "a", almost all traffic goes to "a" (measured split;
+    /// round robin would send half to b).
+    func testLeastLatencyShiftsTrafficAwayFromSlowEndpoint() throws {
+        try fleet.startUpstream("a")
+        let slowPort = try Ports.free()
+        let py = try Paths.require("python3")
+        restarted.append(try ManagedProcess(name: "up-b-slow", executable: py,
+            arguments: ["-u", Paths.upstreamScript, "serve", "--port", String(slowPort), "--name", "b", "--delay-ms", "60"], dir: fleet.dir))
+        let deadline = OS.now() + 10
+        while OS.now() < deadline && Ports.connectErrno(slowPort) != 0 { OS.sleepMs(30) }
+        try startEdge("""
+          - name: pool
+            endpoints: [ "127.0.0.1:\(fleet.port("a"))", "127.0.0.1:\(slowPort)" ]
+            balance: least_latency
+        """)
+        let counts = try fleet.countUpstreams("/echo", n: 200)
+        print("least_latency split with b 60 ms slower: \(counts)")
+        XCTAssertEqual(counts.values.reduce(0, +), 200)
+        XCTAssertGreaterThan(counts["b"] ?? 0, 0, "the slow endpoint is measured at least once")
+        XCTAssertLessThan(counts["b"] ?? 0, 20, "the slow endpoint must get well under its round-robin half: \(counts)")
     }
 }

@@ -56,6 +56,8 @@ extension ReactorBalancer {
             return Int32(truncatingIfNeeded: inFlight(active, b) &* weights[a] < inFlight(active, a) &* weights[b] ? b : a)
         case .consistentHash:
             return consistentHashUsable(cluster, s, request)
+        case .leastLatency:
+            return leastLatency(s, active, usableOnly: true)
         }
     }
 

@@ -43,6 +43,9 @@ package struct ReactorBalancer {
     /// Health cell per endpoint (indexed like `table.endpoints`; see HealthyPick.swift).
     let endpointHealth: UnsafeMutableBufferPointer<HealthCell>
     private var rng: UInt64
+    /// least_latency: per endpoint peak-EWMA response time (µs) and when it was last updated (ms).
+    let latencyUs: UnsafeMutableBufferPointer<Double>
+    let latencyStampMs: UnsafeMutableBufferPointer<Int64>
 
     package init(table: RouteTable, seed: UInt64) {
         let clusters = table.clusters, endpoints = table.endpoints
@@ -50,6 +53,8 @@ package struct ReactorBalancer {
         weights = Self.allocate(ec, 1)
         current = Self.allocate(ec, 0)
         cumulative = Self.allocate(ec, 0)
+        latencyUs = Self.allocate(ec, 0)
+        latencyStampMs = Self.allocate(ec, 0)
         for i in 0..<ec { weights[i] = Int64(max(1, endpoints[i].weight)) }
         maglev = table.maglev
         endpointHealth = table.endpointHealth
@@ -88,6 +93,7 @@ package struct ReactorBalancer {
     package func deallocate() {
         states.baseAddress?.deallocate(); weights.baseAddress?.deallocate()
         current.baseAddress?.deallocate(); cumulative.baseAddress?.deallocate()
+        latencyUs.baseAddress?.deallocate(); latencyStampMs.baseAddress?.deallocate()
     }
 
     /// `n` initialized elements (never a nil base, even for n == 0, so the
@@ -127,6 +133,8 @@ package struct ReactorBalancer {
             return leastConnections(s, active)
         case .randomTwo:
             return randomTwo(s, active)
+        case .leastLatency:
+            return leastLatency(s, active, usableOnly: false)
         case .consistentHash:
             return consistentHash(cluster, s, request)
         }

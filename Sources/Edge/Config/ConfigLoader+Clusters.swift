@@ -32,7 +32,7 @@ extension ConfigLoader {
         guard !endpoints.isEmpty else { throw list.error("cluster '\(name)' has no endpoints; add at least one host:port") }
         var c = ClusterConfig(name: name, endpoints: endpoints, location: node.location)
         if let n = m.optional("balance") {
-            let words = [BalancePolicy.roundRobin, .weightedRoundRobin, .leastConnections, .randomTwo, .consistentHash].map(\.rawValue)
+            let words = [BalancePolicy.roundRobin, .weightedRoundRobin, .leastConnections, .randomTwo, .consistentHash, .leastLatency].map(\.rawValue)
             let w = try n.oneOf(words, what: "balance policy")
             c.balance = BalancePolicy(rawValue: w) ?? .roundRobin
         }

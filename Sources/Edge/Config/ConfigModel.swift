@@ -208,6 +208,8 @@ enum BalancePolicy: String, Sendable {
     case leastConnections = "least_connections"
     case randomTwo = "random_two"
     case consistentHash = "consistent_hash"
+    /// Power of two choices by peak-EWMA response time × in-flight (Balancing/LeastLatency.swift).
+    case leastLatency = "least_latency"
 }
 
 struct EndpointConfig: Sendable {

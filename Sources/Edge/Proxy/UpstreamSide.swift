@@ -175,6 +175,7 @@ extension Reactor {
                     continue
                 }
                 reportResponse(u, status: head.status)
+                observeLatency(u, since: exchanges[xi].startedMs)
                 if let cause = RetryCause.forStatus(head.status), retryAttempt(c, u, cause) { return }
                 startResponse(c, u, &head, buf)
                 if socks[ci].closing || socks[ui].closing { return }

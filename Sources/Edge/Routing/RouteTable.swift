@@ -133,7 +133,7 @@ package struct CompiledEndpoint {
     var cluster: Int32
 }
 
-enum CompiledBalance: UInt8 { case roundRobin, weightedRoundRobin, leastConnections, randomTwo, consistentHash }
+enum CompiledBalance: UInt8 { case roundRobin, weightedRoundRobin, leastConnections, randomTwo, consistentHash, leastLatency }
 enum CompiledHashSource: UInt8 { case clientIP, header, cookie }
 
 package struct CompiledCluster {

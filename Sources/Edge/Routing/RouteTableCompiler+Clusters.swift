@@ -51,6 +51,7 @@ extension Compilation {
         case .weightedRoundRobin: return .weightedRoundRobin
         case .leastConnections: return .leastConnections
         case .randomTwo: return .randomTwo
+        case .leastLatency: return .leastLatency
         case .consistentHash: return .consistentHash
         }
     }

@@ -92,6 +92,15 @@ extension Reactor {
         if status >= 500 { EndpointHealth.record5xx(cell) } else { EndpointHealth.recordSuccess(cell) }
     }
 
+    /// least_latency clusters: the time to this response head feeds the endpoint's peak EWMA.
+    @inline(__always) func observeLatency(_ u: Int32, since startMs: Int64) {
+        let s = socks[Int(u)]
+        guard s.view >= 0 else { return }
+        let cl = clusterOf(s.view, s.endpoint)
+        guard cl >= 0, views[Int(s.view)].clusters[cl].balance == .leastLatency else { return }
+        views[Int(s.view)].balancer?.observeLatency(endpoint: s.endpoint, rttUs: (nowMs &- startMs) &* 1000, nowMs: nowMs)
+    }
+
     @inline(__always) func reportGatewayFailure(_ u: Int32) {
         if let cell = outlierCell(u) { EndpointHealth.record5xx(cell) }
     }
