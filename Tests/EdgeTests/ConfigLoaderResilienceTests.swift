@@ -169,4 +169,41 @@ final class ConfigLoaderResilienceTests: XCTestCase {
             }
         }
     }
+
+    /// `mirror` on a route (line 6 of this config).
+    static func mirrorYAML(_ mirror: String, direct: Bool = false) -> String {
+        """
+        listeners:
+          - name: web
+            address: 127.0.0.1:8080
+            routes:
+              - \(direct ? "direct_response: { status: 200 }" : "cluster: api")
+                mirror: \(mirror)
+        clusters:
+          - name: api
+            endpoints: ["127.0.0.1:9000"]
+          - name: shadow
+            endpoints: ["127.0.0.1:9001"]
+        """
+    }
+
+    func testMirror() throws {
+        let c = try ConfigLoader.parse(yaml: Self.mirrorYAML("{ cluster: shadow, percent: 10% }"), file: "edge.yaml")
+        XCTAssertEqual(c.listeners[0].routes[0].mirror, MirrorConfig(cluster: "shadow", percent: 10))
+        let cases: [(String, Bool, String)] = [
+            ("{ cluster: nowhere }", false, "edge.yaml:6: listeners[0].routes[0].mirror.cluster: unknown cluster 'nowhere' (known: api, shadow)"),
+            ("{ cluster: shadow, percent: 200 }", false, "edge.yaml:6: listeners[0].routes[0].mirror.percent: expected a percentage between 0 and 100 like 20%, got '200'"),
+            ("{ percent: 5 }", false, "edge.yaml:6: listeners[0].routes[0].mirror: missing required field 'cluster'"),
+            ("{ cluster: shadow, share: 5 }", false, "edge.yaml:6: listeners[0].routes[0].mirror.share: unknown field 'share', expected one of: cluster, percent"),
+            ("{ cluster: shadow }", true, "edge.yaml:6: listeners[0].routes[0].mirror: a direct_response route sends nothing upstream to mirror"),
+        ]
+        for (mirror, direct, expected) in cases {
+            do {
+                _ = try ConfigLoader.parse(yaml: Self.mirrorYAML(mirror, direct: direct), file: "edge.yaml")
+                XCTFail("\(mirror): accepted")
+            } catch {
+                XCTAssertEqual(error.description, expected, mirror)
+            }
+        }
+    }
 }

@@ -354,4 +354,41 @@ final class ResilienceTests: XCTestCase {
         XCTAssertGreaterThan(counts["b"] ?? 0, 0, "the slow endpoint is measured at least once")
         XCTAssertLessThan(counts["b"] ?? 0, 20, "the slow endpoint must get well under its round-robin half: \(counts)")
     }
+
+    /// `mirror: { cluster: shadow, percent: 100 }`: the shadow upstream gets a
+    /// copy of every body-less request while clients get answers from "a";
+    /// a POST with a body is not mirrored.
+    func testMirroredUpstreamReceivesCopies() throws {
+        try fleet.startUpstream("a")
+        try fleet.startUpstream("shadow")
+        try fleet.writeConfig(fleet.yaml(routes: """
+              - match: { path_prefix: "/" }
+                cluster: pool
+                mirror: { cluster: shadow, percent: 100 }
+        """, clusters: """
+          - name: pool
+            endpoints: [ "127.0.0.1:\(fleet.port("a"))" ]
+          - name: shadow
+            endpoints: [ "127.0.0.1:\(fleet.port("shadow"))" ]
+        """))
+        try fleet.startEdge()
+        let counts = try fleet.countUpstreams("/echo", n: 30)
+        XCTAssertEqual(counts["a"], 30, counts.description)
+        let c = try RawClient(port: fleet.listenPort, timeout: 10)
+        defer { c.close() }
+        try c.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+        XCTAssertEqual(try c.readResponse().status, 200)
+        var seen = -1
+        let deadline = OS.now() + 5
+        while OS.now() < deadline {
+            let stats = try HTTP.get(port: fleet.port("shadow"), "/_stats").text
+            if let j = try? JSONSerialization.jsonObject(with: Data(stats.utf8)) as? [String: Any], let n = j["requests"] as? Int {
+                seen = n
+                if n >= 30 { break }
+            }
+            OS.sleepMs(100)
+        }
+        XCTAssertEqual(seen, 30, "the shadow must get exactly the 30 body-less requests")
+        XCTAssertEqual(try metric("edge_mirrored_requests_total"), 30)
+    }
 }

@@ -78,3 +78,10 @@ struct ClusterResilienceConfig: Sendable, Equatable {
     var circuitBreakers: CircuitBreakerConfig? = nil
     var retry: RetryConfig? = nil
 }
+
+/// `routes[].mirror: { cluster: shadow, percent: 10 }`.
+struct MirrorConfig: Sendable, Equatable {
+    var cluster: String
+    /// 0...100; requests picked at random.
+    var percent: Int = 100
+}

@@ -199,6 +199,8 @@ struct RouteConfig: Sendable {
     var responseHeaders = HeaderEditsConfig()
     /// Time from the request being sent upstream to the response head → 504.
     var timeoutMs: Int = 30_000
+    /// `mirror: { cluster, percent }`: copies of requests sent there, answers ignored.
+    var mirror: MirrorConfig? = nil
     var location: SourceLocation
 }
 

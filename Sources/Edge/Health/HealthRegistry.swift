@@ -122,6 +122,7 @@ final class HealthRegistry: @unchecked Sendable {
         }
         family("edge_circuit_open_total", "Requests answered 503 because a cluster circuit breaker was at its limit.") { $0.circuitOpen.load(ordering: .relaxed) }
         family("edge_upstream_retries_total", "Upstream attempts retried on another endpoint.") { $0.retries.load(ordering: .relaxed) }
+        family("edge_mirrored_requests_total", "Mirrored request copies answered by the mirror cluster (answers dropped).") { $0.mirrored.load(ordering: .relaxed) }
         return out
     }
 }

@@ -39,6 +39,7 @@ extension Reactor {
             respondError(c, 431, "request head too large after rewriting", cause: nil, consume: -1)
             return
         }
+        if route.mirrorCluster >= 0 { startMirror(c, route, &req) }
         consumeInput(c, head.headLength)
         exchanges[xi].phase = .proxying
         exchanges[xi].timeoutMs = perTryTimeoutMs(v, e, route.timeoutMs)
@@ -74,6 +75,7 @@ extension Reactor {
         }
         socks[i].connected = true
         connectionEstablished(u)
+        if socks[i].mirror { mirrorConnected(u); return }
         if c >= 0 && socks[Int(c)].isStream {
             streamUpstreamConnected(c, u)
             return
@@ -110,6 +112,7 @@ extension Reactor {
         let xi = Int(socks[Int(u)].exchange)
         let ui = Int(u)
         if socks[ui].relayPending { checkRelayReady(u); return }
+        if socks[ui].mirror { mirrorAnswered(u); return }
         let c = clientOf(u)
         if c < 0 {
             // Idle pooled connection: data or EOF means it is no longer usable.

@@ -78,6 +78,8 @@ struct Sock {
     var connected = false
     var pooled = false
     var reused = false
+    /// Carries a mirrored copy of a request; its answer is dropped (Upstream/Mirror.swift).
+    var mirror = false
     /// Write side shut after the last response; now discarding input until EOF (lingering close).
     var lingering = false
     // L4 relay (TCP listeners, upgraded HTTP connections).

@@ -38,6 +38,7 @@ struct WorkerStats: @unchecked Sendable {
     /// Requests refused by a cluster circuit breaker; attempts retried (Upstream/).
     let circuitOpen = UnsafeAtomic<Int>.create(0)
     let retries = UnsafeAtomic<Int>.create(0)
+    let mirrored = UnsafeAtomic<Int>.create(0)
     /// CPU the worker pinned itself to, -1 if not pinned.
     let cpu = UnsafeAtomic<Int>.create(-1)
 

@@ -65,6 +65,9 @@ package struct CompiledRoute {
     /// Direct response: status line + headers (no blank line) and body.
     var directHead: StaticBytes
     var directBody: StaticBytes
+    /// `mirror`: cluster index (-1: none) and percent of requests copied there.
+    var mirrorCluster: Int32 = -1
+    var mirrorPercent: Int32 = 0
 }
 
 /// A header or query-parameter condition of a route.

@@ -106,6 +106,10 @@ struct Compilation {
         if let h = r.hostRewrite { cr.hostRewrite = arena.intern(h) }
         (cr.firstRequestEdit, cr.requestEditCount) = addEdits(r.requestHeaders)
         (cr.firstResponseEdit, cr.responseEditCount) = addEdits(r.responseHeaders)
+        if let m = r.mirror, let ci = clusterIndex[m.cluster] {
+            cr.mirrorCluster = ci
+            cr.mirrorPercent = Int32(m.percent)
+        }
         parts.routes.append(cr)
     }
 
