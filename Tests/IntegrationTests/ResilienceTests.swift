@@ -116,6 +116,7 @@ final class ResilienceTests: XCTestCase {
         OS.sleepMs(2000)
         try restartUpstream("b")
         XCTAssertTrue(waitMetric("edge_endpoint_healthy{\(b)}", 1, seconds: 4), "b must pass its checks again after restarting")
+        XCTAssertEqual(try metric("edge_endpoint_ejected{\(b)}"), 0, "passing checks end the ejection")
         XCTAssertNotNil(load.wait(timeout: 20), "wrk must finish")
         let (requests, bad, errors) = parseWrk(load.stdoutText())
         print("killed endpoint under load: \(requests) requests, \(bad) non-2xx, \(errors) socket errors, retries \(try metric("edge_upstream_retries_total"))")

@@ -174,8 +174,11 @@ final class HealthChecker: @unchecked Sendable {
             t.consecutiveFail = 0
             if t.down && t.consecutiveOK >= check.healthyThreshold {
                 t.down = false
-                // A passing active check also ends an ejection (Envoy's default).
+                // A passing active check also ends an ejection (Envoy's default),
+                // and failures counted while it was out must not eject it again.
                 t.ejectedUntilMs = 0
+                EndpointHealth.word(t.cell, EndpointHealth.consecutive5xxWord).store(0, ordering: .relaxed)
+                EndpointHealth.word(t.cell, EndpointHealth.consecutiveConnectWord).store(0, ordering: .relaxed)
                 logger.info("endpoint healthy", metadata: ["endpoint": "\(t.key)"])
             }
         } else {
