@@ -11,6 +11,7 @@
 #   make slowhttp     Benchmarks/slowhttp: slowhttptest slowloris + slow body, 5,000 connections, curl probes
 #   make soak         Benchmarks/soak: 30 min mixed load + reloads + upstream restarts; fails on FD/RSS growth or errors
 #   make compare      comparison/run: edge vs nginx/HAProxy/h2o/Caddy -> comparison/RESULTS.md
+#   make bench-health comparison/health/run: edge CPU% with 1,000 endpoints health-checked every 1 s
 #   make dist         static-stdlib binary + tuning + example -> dist/edge-VERSION-linux-ARCH.tar.gz
 #   make clean
 
@@ -25,7 +26,7 @@ UPSTREAM_PORT ?= 9000
 DEB_PACKAGES := liburing-dev libpcre2-dev curl nginx-light wrk procps
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: deps build test run bench bench-quick soak slowhttp compare dist clean fuzz fuzz-smoke
+.PHONY: deps build test run bench bench-quick soak slowhttp compare bench-health dist clean fuzz fuzz-smoke
 
 deps:
 	@missing=""; \
@@ -98,6 +99,9 @@ slowhttp: deps build
 
 compare: deps build
 	EDGE_BIN=$(EDGE_BIN) comparison/run
+
+bench-health: deps build
+	EDGE_BIN=$(EDGE_BIN) comparison/health/run --endpoints 1000 --duration 30
 
 micro: ; cd Benchmarks/Micro && $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress
 

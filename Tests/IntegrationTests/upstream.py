@@ -5,7 +5,7 @@ A small HTTP/1.1 origin server with precise control over the bytes it sends,
 plus client helpers that stream large bodies without holding them in memory.
 
 Server:
-    upstream.py serve --port 9000 [--host 127.0.0.1]
+    upstream.py serve --port 9000 [--host 127.0.0.1] [--name N] [--delay-ms MS]
 
     GET  /_stats        {"connections": N, "requests": M, "completed": K}
                         (connections/requests that carried /_stats or /_reset
@@ -221,10 +221,14 @@ STATS = Stats()
 # Set by `serve --name`: every response carries X-Upstream-Name so balancing
 # tests can tell which upstream answered.
 SERVER_NAME = None
+# --delay-ms: every final response waits this long first (a slowed endpoint).
+DELAY_MS = 0
 
 
 def send_response(sock, status, headers, body=b"", head_only=False):
     reason = REASONS.get(status, "Status")
+    if DELAY_MS and 200 <= status:
+        time.sleep(DELAY_MS / 1000.0)
     if SERVER_NAME is not None and 200 <= status:
         headers = headers + [("X-Upstream-Name", SERVER_NAME)]
     out = ["HTTP/1.1 %d %s" % (status, reason)]
@@ -506,6 +510,7 @@ def main():
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9000)
     p.add_argument("--name", default=None, help="sent back as X-Upstream-Name")
+    p.add_argument("--delay-ms", type=int, default=0, help="delay before every final response")
     p = sub.add_parser("pattern-sha256")
     p.add_argument("n", type=int)
     for name in ("download", "upload"):
@@ -523,6 +528,8 @@ def main():
         port = getattr(args, "port", 9000)
         global SERVER_NAME
         SERVER_NAME = getattr(args, "name", None)
+        global DELAY_MS
+        DELAY_MS = getattr(args, "delay_ms", 0) or 0
         try:
             serve(host, port)
         except KeyboardInterrupt:

@@ -28,17 +28,24 @@ package struct ReactorBalancer {
         /// Valid maglev slice (start, count) or count 0 when the compiler left none.
         var maglevFirst: Int
         var maglevCount: Int
+        /// Cluster health word (nil: no health checks or outlier detection).
+        var health: HealthCell?
     }
 
-    private let states: UnsafeMutableBufferPointer<ClusterState>
+    let states: UnsafeMutableBufferPointer<ClusterState>
     /// Per endpoint (indexed like `table.endpoints`): weight ≥ 1.
-    private let weights: UnsafeMutableBufferPointer<Int64>
+    let weights: UnsafeMutableBufferPointer<Int64>
     /// Per endpoint: smooth-WRR `current` weight.
-    private let current: UnsafeMutableBufferPointer<Int64>
+    let current: UnsafeMutableBufferPointer<Int64>
     /// Per endpoint: running weight sum within its cluster, inclusive (weighted random).
-    private let cumulative: UnsafeMutableBufferPointer<Int64>
-    private let maglev: UnsafeMutableBufferPointer<Int32>
+    let cumulative: UnsafeMutableBufferPointer<Int64>
+    let maglev: UnsafeMutableBufferPointer<Int32>
+    /// Health cell per endpoint (indexed like `table.endpoints`; see HealthyPick.swift).
+    let endpointHealth: UnsafeMutableBufferPointer<HealthCell>
     private var rng: UInt64
+    /// least_latency: per endpoint peak-EWMA response time (µs) and when it was last updated (ms).
+    let latencyUs: UnsafeMutableBufferPointer<Double>
+    let latencyStampMs: UnsafeMutableBufferPointer<Int64>
 
     package init(table: RouteTable, seed: UInt64) {
         let clusters = table.clusters, endpoints = table.endpoints
@@ -46,13 +53,16 @@ package struct ReactorBalancer {
         weights = Self.allocate(ec, 1)
         current = Self.allocate(ec, 0)
         cumulative = Self.allocate(ec, 0)
+        latencyUs = Self.allocate(ec, 0)
+        latencyStampMs = Self.allocate(ec, 0)
         for i in 0..<ec { weights[i] = Int64(max(1, endpoints[i].weight)) }
         maglev = table.maglev
+        endpointHealth = table.endpointHealth
         // SplitMix64 state; never zero-biased, any seed works.
         rng = seed ^ 0x5DEE_CE66_D1CE_4E5B
         states = Self.allocate(clusters.count, ClusterState(
             first: 0, count: 0, balance: .roundRobin, hashSource: .clientIP, uniform: true, cursor: 0,
-            totalWeight: 0, hashName: UnsafeRawBufferPointer(start: nil, count: 0), maglevFirst: 0, maglevCount: 0))
+            totalWeight: 0, hashName: UnsafeRawBufferPointer(start: nil, count: 0), maglevFirst: 0, maglevCount: 0, health: nil))
         for c in 0..<clusters.count {
             let cl = clusters[c]
             let first = min(max(0, Int(cl.firstEndpoint)), ec)
@@ -69,7 +79,8 @@ package struct ReactorBalancer {
             states[c] = ClusterState(
                 first: Int32(first), count: Int32(count), balance: cl.balance, hashSource: cl.hashSource,
                 uniform: uniform, cursor: 0, totalWeight: total, hashName: cl.hashName.buffer,
-                maglevFirst: maglevOK ? mf : 0, maglevCount: maglevOK ? mc : 0)
+                maglevFirst: maglevOK ? mf : 0, maglevCount: maglevOK ? mc : 0,
+                health: cl.resilience.tracksHealth && c < table.clusterHealth.count && endpointHealth.count == ec ? table.clusterHealth[c] : nil)
         }
         // Start each reactor's cycles at a different endpoint so N reactors
         // do not all send their first request to endpoint 0.
@@ -82,6 +93,7 @@ package struct ReactorBalancer {
     package func deallocate() {
         states.baseAddress?.deallocate(); weights.baseAddress?.deallocate()
         current.baseAddress?.deallocate(); cumulative.baseAddress?.deallocate()
+        latencyUs.baseAddress?.deallocate(); latencyStampMs.baseAddress?.deallocate()
     }
 
     /// `n` initialized elements (never a nil base, even for n == 0, so the
@@ -102,6 +114,15 @@ package struct ReactorBalancer {
     package mutating func pick(cluster: Int32, request: UnsafePointer<RequestView>?, active: UnsafePointer<Int32>) -> Int32 {
         guard cluster >= 0, Int(cluster) < states.count else { return -1 }
         let s = states[Int(cluster)]
+        if let h = s.health {
+            switch EndpointHealth.clusterMode(h) {
+            case EndpointHealth.ClusterMode.allUsable.rawValue, EndpointHealth.ClusterMode.panic.rawValue: break
+            case EndpointHealth.ClusterMode.noneUsable.rawValue: return -1
+            default:
+                let e = pickUsable(cluster, s, request, active)
+                if e >= 0 { return e }
+            }
+        }
         if s.count <= 1 { return s.count == 1 ? s.first : -1 }
         switch s.balance {
         case .roundRobin:
@@ -112,6 +133,8 @@ package struct ReactorBalancer {
             return leastConnections(s, active)
         case .randomTwo:
             return randomTwo(s, active)
+        case .leastLatency:
+            return leastLatency(s, active, usableOnly: false)
         case .consistentHash:
             return consistentHash(cluster, s, request)
         }
@@ -191,7 +214,7 @@ package struct ReactorBalancer {
     /// Endpoint drawn with probability wᵢ/Σw, or wᵢ/(Σw − w_excluded) with one
     /// excluded (draw in the reduced range, then step over the excluded span).
     @inline(__always)
-    private mutating func weightedRandom(_ s: ClusterState, excluding ex: Int) -> Int {
+    mutating func weightedRandom(_ s: ClusterState, excluding ex: Int) -> Int {
         let first = Int(s.first), count = Int(s.count)
         if s.uniform {
             if ex < 0 { return first &+ Int(random(s.count)) }

@@ -1,7 +1,7 @@
 /// `clusters[]`: upstream groups, their endpoints, balancing and pool settings.
 extension ConfigLoader {
     static let clusterFields = ["name", "endpoints", "balance", "hash_on", "connect_timeout", "max_idle", "idle_timeout", "dns_refresh",
-                                "proxy_protocol", "tls"]
+                                "proxy_protocol", "tls"] + resilienceFields
     static let endpointFields = ["address", "weight"]
 
     static func parseClusters(_ node: ConfigNode) throws(ConfigError) -> [ClusterConfig] {
@@ -32,7 +32,7 @@ extension ConfigLoader {
         guard !endpoints.isEmpty else { throw list.error("cluster '\(name)' has no endpoints; add at least one host:port") }
         var c = ClusterConfig(name: name, endpoints: endpoints, location: node.location)
         if let n = m.optional("balance") {
-            let words = [BalancePolicy.roundRobin, .weightedRoundRobin, .leastConnections, .randomTwo, .consistentHash].map(\.rawValue)
+            let words = [BalancePolicy.roundRobin, .weightedRoundRobin, .leastConnections, .randomTwo, .consistentHash, .leastLatency].map(\.rawValue)
             let w = try n.oneOf(words, what: "balance policy")
             c.balance = BalancePolicy(rawValue: w) ?? .roundRobin
         }
@@ -54,6 +54,7 @@ extension ConfigLoader {
             }
         }
         if let n = m.optional("tls") { c.tls = try parseClusterTLS(n) }
+        c.resilience = try parseResilience(m, endpointCount: endpoints.count)
         return c
     }
 

@@ -212,6 +212,8 @@ struct RouteConfig: Sendable {
     var responseHeaders = HeaderEditsConfig()
     /// Time from the request being sent upstream to the response head → 504.
     var timeoutMs: Int = 30_000
+    /// `mirror: { cluster, percent }`: copies of requests sent there, answers ignored.
+    var mirror: MirrorConfig? = nil
     var location: SourceLocation
 }
 
@@ -221,6 +223,8 @@ enum BalancePolicy: String, Sendable {
     case leastConnections = "least_connections"
     case randomTwo = "random_two"
     case consistentHash = "consistent_hash"
+    /// Power of two choices by peak-EWMA response time × in-flight (Balancing/LeastLatency.swift).
+    case leastLatency = "least_latency"
 }
 
 struct EndpointConfig: Sendable {
@@ -257,5 +261,7 @@ package struct ClusterConfig: Sendable {
     var sendProxyProtocol: Int = 0
     /// `tls:` to the endpoints (ConfigLoader+TLS.swift).
     var tls: ClusterTLSConfig? = nil
+    /// Health checks, outlier ejection, circuit breakers, retries (ConfigModel+Resilience.swift).
+    var resilience = ClusterResilienceConfig()
     var location: SourceLocation
 }

@@ -67,6 +67,10 @@ struct Exchange {
     var requestHeadBuf: Int32 = -1
     var requestHeadLength: Int32 = 0
     var retried = false
+    /// Upstream attempts so far (retries on other endpoints: Upstream/Retries.swift),
+    /// and whether this exchange holds one of its cluster's retry slots.
+    var attempts: UInt8 = 1
+    var retryCounted = false
     /// Bytes of response received from the upstream (0 = nothing yet: retry is safe).
     var responseBytes: UInt64 = 0
     var upstreamReusable = true

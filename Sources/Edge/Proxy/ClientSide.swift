@@ -367,6 +367,8 @@ extension Reactor {
         if v < 0 { return }
         let e = exchanges[xi].countedEndpoint
         if e >= 0, let active = views[Int(v)].active { active[Int(e)] -= 1 }
+        if e >= 0 { uncountRequest(v, e, retried: exchanges[xi].retryCounted) }
+        exchanges[xi].retryCounted = false
         exchanges[xi].countedEndpoint = -1
         exchanges[xi].view = -1
         releaseView(ViewID(raw: v))

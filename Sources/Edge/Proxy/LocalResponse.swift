@@ -28,6 +28,7 @@ extension Reactor {
         w.appendDecimal(UInt64(bodyLength))
         w.append("\r\n")
         if let cause { w.append("x-edge-error: "); w.append(cause); w.append("\r\n") }
+        appendAttempts(&w, xi)
         w.append(exchanges[xi].keepAlive ? "" : "Connection: close\r\n")
         w.append("\r\n")
         if exchanges[xi].method != .head {
@@ -136,11 +137,15 @@ extension Reactor {
         case .upstreamConnect:
             let c = clientOf(slot)
             stats.bump(stats.upstreamErrors)
+            reportConnectFailure(slot)
+            if c >= 0 && retryAttempt(c, slot, .connectFailure) { return }
             if c >= 0 { failExchange(c, slot, 504, "upstream connect timed out", cause: "upstream_connect_timeout") }
             else { closeSock(slot) }
         case .upstreamResponse:
             let c = clientOf(slot)
             stats.bump(stats.upstreamErrors)
+            reportGatewayFailure(slot)
+            if c >= 0 && retryAttempt(c, slot, .idempotentTimeout) { return }
             if c >= 0 { failExchange(c, slot, 504, "upstream did not respond in time", cause: "upstream_timeout") }
             else { closeSock(slot) }
         case .upstreamBody:
@@ -149,6 +154,8 @@ extension Reactor {
             else { closeSock(slot) }
         case .upstreamIdle:
             closeSock(slot)
+        case .upstreamBackoff:
+            submitConnect(slot)
         case .relayIdle:
             relayClose(slot)
         case .proxyHeader:

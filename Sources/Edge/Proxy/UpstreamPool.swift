@@ -45,7 +45,9 @@ extension Reactor {
         return connectUpstream(v, e)
     }
 
-    func connectUpstream(_ v: Int32, _ e: Int32) -> Int32 {
+    /// A new upstream socket to endpoint `e`, connecting now or, for a retry's
+    /// backoff, after `delayMs` (the `.upstreamBackoff` timer starts it); -1 on failure.
+    func connectUpstream(_ v: Int32, _ e: Int32, delayMs: Int64 = 0) -> Int32 {
         guard v >= 0, let base = views[Int(v)].endpoints.baseAddress, e >= 0, Int(e) < views[Int(v)].endpoints.count else { return -1 }
         let ep = base + Int(e)
         let family = ep.pointee.address.family
@@ -58,12 +60,21 @@ extension Reactor {
         socks[Int(u)].endpoint = e
         socks[Int(u)].view = v
         retainView(ViewID(raw: v))
+        countConnection(v, e)
+        if delayMs > 0 { scheduleTimer(u, .upstreamBackoff, afterMs: delayMs) } else { submitConnect(u) }
+        return u
+    }
+
+    /// Starts the connect of a socket made by `connectUpstream`.
+    func submitConnect(_ u: Int32) {
+        let v = socks[Int(u)].view, e = socks[Int(u)].endpoint
+        guard v >= 0, let base = views[Int(v)].endpoints.baseAddress, e >= 0, Int(e) < views[Int(v)].endpoints.count else { return }
+        let ep = base + Int(e)
         let addr = UnsafeMutableRawPointer(ep) + (MemoryLayout<CompiledEndpoint>.offset(of: \.address) ?? 0)
-        ring.connect(fd, addr.assumingMemoryBound(to: sockaddr.self), ep.pointee.length, tag(.connect, u))
+        ring.connect(socks[Int(u)].fd, addr.assumingMemoryBound(to: sockaddr.self), ep.pointee.length, tag(.connect, u))
         socks[Int(u)].ops += 1
         let cluster = views[Int(v)].clusters[Int(ep.pointee.cluster)]
         scheduleTimer(u, .upstreamConnect, afterMs: Int64(cluster.connectTimeoutMs))
-        return u
     }
 
     /// Parks a finished upstream connection for reuse, or closes it when the

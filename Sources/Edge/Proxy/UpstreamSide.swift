@@ -21,8 +21,14 @@ extension Reactor {
             respondError(c, 502, "upstream host name does not resolve", cause: "upstream_dns_failure", consume: head.headLength)
             return
         }
+        if !circuitAllows(v, e) {
+            stats.bump(stats.circuitOpen)
+            respondError(c, 503, "cluster circuit breaker open", cause: "circuit_open", consume: head.headLength)
+            return
+        }
         if let active = views[Int(v)].active { active[Int(e)] += 1 }
         exchanges[xi].countedEndpoint = e
+        countRequest(v, e)
         let u = acquireUpstream(v, e)
         if u < 0 {
             respondError(c, 502, "cannot open an upstream connection", cause: "upstream_connect_failed", consume: head.headLength)
@@ -33,9 +39,10 @@ extension Reactor {
             respondError(c, 431, "request head too large after rewriting", cause: nil, consume: -1)
             return
         }
+        if route.mirrorCluster >= 0 { startMirror(c, route, &req) }
         consumeInput(c, head.headLength)
         exchanges[xi].phase = .proxying
-        exchanges[xi].timeoutMs = route.timeoutMs
+        exchanges[xi].timeoutMs = perTryTimeoutMs(v, e, route.timeoutMs)
         link(c, u)
         pumpRequestBody(c)
         if socks[i].closing || socks[Int(u)].closing { return }
@@ -53,6 +60,8 @@ extension Reactor {
         let c = clientOf(u)
         if res < 0 {
             stats.bump(stats.upstreamErrors)
+            reportConnectFailure(u)
+            if c >= 0 && retryAttempt(c, u, .connectFailure) { return }
             if c >= 0 {
                 if res == -ECONNREFUSED {
                     failExchange(c, u, 502, "upstream refused the connection", cause: "upstream_connect_refused")
@@ -65,6 +74,8 @@ extension Reactor {
             return
         }
         socks[i].connected = true
+        connectionEstablished(u)
+        if socks[i].mirror { mirrorConnected(u); return }
         if c >= 0 && socks[Int(c)].isStream {
             streamUpstreamConnected(c, u)
             return
@@ -105,6 +116,7 @@ extension Reactor {
         let xi = Int(socks[Int(u)].exchange)
         let ui = Int(u)
         if socks[ui].relayPending { checkRelayReady(u); return }
+        if socks[ui].mirror { mirrorAnswered(u); return }
         let c = clientOf(u)
         if c < 0 {
             // Idle pooled connection: data or EOF means it is no longer usable.
@@ -169,6 +181,9 @@ extension Reactor {
                     exchanges[xi].expectContinue = false
                     continue
                 }
+                reportResponse(u, status: head.status)
+                observeLatency(u, since: exchanges[xi].startedMs)
+                if let cause = RetryCause.forStatus(head.status), retryAttempt(c, u, cause) { return }
                 startResponse(c, u, &head, buf)
                 if socks[ci].closing || socks[ui].closing { return }
             }
@@ -238,6 +253,8 @@ extension Reactor {
             if retryOnFreshConnection(c, u) { return }
         }
         stats.bump(stats.upstreamErrors)
+        reportGatewayFailure(u)
+        if retryAttempt(c, u, .reset) { return }
         if socks[Int(u)].readError == ECONNRESET {
             failExchange(c, u, 502, "upstream reset the connection", cause: "upstream_reset")
         } else {
@@ -254,6 +271,8 @@ extension Reactor {
             if retryOnFreshConnection(c, u) { return }
         }
         stats.bump(stats.upstreamErrors)
+        reportGatewayFailure(u)
+        if !ex.responseHeadDone && retryAttempt(c, u, .reset) { return }
         failExchange(c, u, 502, "upstream reset the connection", cause: "upstream_reset")
     }
 

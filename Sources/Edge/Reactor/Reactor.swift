@@ -327,6 +327,7 @@ final class Reactor {
         releasePipe(slot)
         transportRelease(slot)
         if socks[i].fd >= 0 { close(socks[i].fd) }
+        if socks[i].kind == .upstream { upstreamSlotFreed(slot) }
         if socks[i].kind == .upstream || socks[i].kind == .udpSession { let v = socks[i].view; socks[i].view = -1; releaseView(ViewID(raw: v)) }
         if socks[i].kind == .client { freeExchange(ExchangeID(raw: socks[i].exchange)) }
         socks[i].exchange = -1

@@ -23,6 +23,9 @@ struct SnapshotView {
     /// In-flight requests per endpoint (least_connections, random_two).
     var active: UnsafeMutablePointer<Int32>? = nil
     var balancer: ReactorBalancer? = nil
+    /// Circuit-breaker numbers per cluster, and the table's endpoint health cells.
+    var clusterCounters: UnsafeMutablePointer<ClusterCounters>? = nil
+    var endpointHealth = UnsafeMutableBufferPointer<HealthCell>(start: nil, count: 0)
 }
 
 extension Reactor {
@@ -65,6 +68,9 @@ extension Reactor {
         v.active = .allocate(capacity: endpointCount)
         v.active?.initialize(repeating: 0, count: endpointCount)
         v.balancer = ReactorBalancer(table: t, seed: requestIdSeed &+ UInt64(pub.generation))
+        v.clusterCounters = .allocate(capacity: max(t.clusters.count, 1))
+        v.clusterCounters?.initialize(repeating: ClusterCounters(), count: max(t.clusters.count, 1))
+        v.endpointHealth = t.endpointHealth
         views[k] = v
         if t.maxHeaderCount + 1 > headerTable.count {
             headerTable.deallocate()
@@ -148,6 +154,7 @@ extension Reactor {
         views[i].poolCounts?.deallocate()
         views[i].active?.deallocate()
         views[i].balancer?.deallocate()
+        views[i].clusterCounters?.deallocate()
         views[i] = SnapshotView()
         owned[i] = nil  // last reference on this thread; the table frees itself when no one else holds it
         stats.liveSnapshots.store(liveViewCount(), ordering: .relaxed)

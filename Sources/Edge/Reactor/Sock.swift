@@ -11,6 +11,8 @@ enum TimerKind: UInt8 {
     case none
     case clientIdle, clientHeader, clientBody, clientLinger
     case upstreamConnect, upstreamResponse, upstreamBody, upstreamIdle
+    /// A retry waits out its backoff before connecting (Upstream/Retries.swift).
+    case upstreamBackoff
     /// L4 relay: no bytes either way for the listener's idle timeout.
     case relayIdle
     /// Waiting for the PROXY protocol header (listeners with proxy_protocol: accept).
@@ -80,6 +82,8 @@ struct Sock {
     var connected = false
     var pooled = false
     var reused = false
+    /// Carries a mirrored copy of a request; its answer is dropped (Upstream/Mirror.swift).
+    var mirror = false
     /// Write side shut after the last response; now discarding input until EOF (lingering close).
     var lingering = false
     // L4 relay (TCP listeners, upgraded HTTP connections).

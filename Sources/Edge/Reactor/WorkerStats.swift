@@ -45,6 +45,10 @@ struct WorkerStats: @unchecked Sendable {
     let tlsUpstreamHandshakes = UnsafeAtomic<Int>.create(0)
     let tlsUpstreamResumed = UnsafeAtomic<Int>.create(0)
     let tlsFailures = (0..<TLSFailure.allCases.count).map { _ in UnsafeAtomic<Int>.create(0) }
+    /// Requests refused by a cluster circuit breaker; attempts retried (Upstream/).
+    let circuitOpen = UnsafeAtomic<Int>.create(0)
+    let retries = UnsafeAtomic<Int>.create(0)
+    let mirrored = UnsafeAtomic<Int>.create(0)
     /// CPU the worker pinned itself to, -1 if not pinned.
     let cpu = UnsafeAtomic<Int>.create(-1)
 

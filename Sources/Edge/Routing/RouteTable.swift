@@ -65,6 +65,9 @@ package struct CompiledRoute {
     /// Direct response: status line + headers (no blank line) and body.
     var directHead: StaticBytes
     var directBody: StaticBytes
+    /// `mirror`: cluster index (-1: none) and percent of requests copied there.
+    var mirrorCluster: Int32 = -1
+    var mirrorPercent: Int32 = 0
 }
 
 /// A header or query-parameter condition of a route.
@@ -139,7 +142,7 @@ package struct CompiledEndpoint {
     var cluster: Int32
 }
 
-enum CompiledBalance: UInt8 { case roundRobin, weightedRoundRobin, leastConnections, randomTwo, consistentHash }
+enum CompiledBalance: UInt8 { case roundRobin, weightedRoundRobin, leastConnections, randomTwo, consistentHash, leastLatency }
 enum CompiledHashSource: UInt8 { case clientIP, header, cookie }
 
 package struct CompiledCluster {
@@ -163,6 +166,8 @@ package struct CompiledCluster {
     var sendProxyProtocol: UInt8 = 0
     /// `tls:` on the cluster: retained `TLSClientContext` (released with the table), nil for plain.
     var tlsClient: UnsafeMutableRawPointer? = nil
+    /// Circuit breakers and retries (Upstream/ClusterResilience.swift).
+    var resilience = CompiledResilience()
 }
 
 /// The immutable routing snapshot: listeners, routes, clusters, endpoints and
@@ -183,6 +188,9 @@ package final class RouteTable: @unchecked Sendable {
     let splits: UnsafeMutableBufferPointer<CompiledSplit>
     /// Maglev lookup tables of consistent_hash clusters (endpoint offsets within the cluster).
     let maglev: UnsafeMutableBufferPointer<Int32>
+    /// Health cells (Health/EndpointHealth.swift), indexed like `endpoints` and `clusters`.
+    let endpointHealth: UnsafeMutableBufferPointer<HealthCell>
+    let clusterHealth: UnsafeMutableBufferPointer<HealthCell>
     /// Compiled patterns (path and header/query regexes), shared read-only by all reactors.
     let regexes: UnsafeMutableBufferPointer<CompiledRegex>
     /// Largest `maxHeaderBytes` of any listener: sizes the reactors' head buffers.
@@ -224,6 +232,8 @@ package final class RouteTable: @unchecked Sendable {
         splits = copy(p.splits)
         maglev = copy(p.maglev)
         regexes = copy(p.regexes)
+        endpointHealth = copy(p.endpointHealth)
+        clusterHealth = copy(p.clusterHealth)
         endpointKeys = copy(p.endpointKeys)
         listenerIndex = copy(index.listeners)
         hostBuckets = copy(index.buckets)
@@ -283,4 +293,6 @@ struct RouteTableParts {
     var splits: [CompiledSplit] = []
     var maglev: [Int32] = []
     var regexes: [CompiledRegex] = []
+    var endpointHealth: [HealthCell] = []
+    var clusterHealth: [HealthCell] = []
 }

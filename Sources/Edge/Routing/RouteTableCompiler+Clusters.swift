@@ -7,7 +7,7 @@ extension Compilation {
     /// Slots per endpoint are capped so a weight of 10000 cannot blow up the array.
     static let maxSlotsPerEndpoint = 1000
 
-    mutating func addClusters(_ clusters: [ClusterConfig]) {
+    mutating func addClusters(_ clusters: [ClusterConfig], workers: Int = 1) {
         for (ci, c) in clusters.enumerated() {
             clusterIndex[c.name] = Int32(ci)
             let firstEndpoint = Int32(parts.endpoints.count), firstSlot = Int32(parts.endpointSlots.count)
@@ -17,6 +17,7 @@ extension Compilation {
                 parts.endpoints.append(CompiledEndpoint(address: e.address.storage, length: e.address.length,
                                                         weight: Int32(weight), cluster: Int32(ci)))
                 parts.endpointKeys.append(arena.intern(e.address.canonicalKey))
+                parts.endpointHealth.append(HealthRegistry.shared.endpointCell(cluster: c.name, endpoint: e.address.canonicalKey))
             }
             var cc = CompiledCluster(
                 firstEndpoint: firstEndpoint, endpointCount: Int32(c.endpoints.count),
@@ -39,6 +40,8 @@ extension Compilation {
                 cc.maglevSize = Int32(table.count)
             }
             if let context = c.tls?.context { cc.tlsClient = context.retainedPointer() }
+            cc.resilience = CompiledResilience(c.resilience, workers: workers)
+            parts.clusterHealth.append(HealthRegistry.shared.clusterCell(c.name))
             parts.clusters.append(cc)
         }
     }
@@ -49,6 +52,7 @@ extension Compilation {
         case .weightedRoundRobin: return .weightedRoundRobin
         case .leastConnections: return .leastConnections
         case .randomTwo: return .randomTwo
+        case .leastLatency: return .leastLatency
         case .consistentHash: return .consistentHash
         }
     }

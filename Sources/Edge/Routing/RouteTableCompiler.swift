@@ -9,7 +9,8 @@ import Protocols
 package enum RouteTableCompiler {
     package static func compile(_ config: EdgeConfig, generation: Int = 1) -> RouteTable {
         var c = Compilation(arena: ByteArena())
-        c.addClusters(config.clusters)
+        let workers = max(config.runtime.workers ?? 0, allowedCPUCount(), 1)
+        c.addClusters(config.clusters, workers: max(config.runtime.workers ?? allowedCPUCount(), 1))
         var index = RouteIndexParts()
         for l in config.listeners {
             let first = c.parts.routes.count
@@ -43,7 +44,6 @@ package enum RouteTableCompiler {
             }
             c.parts.listeners.append(cl)
         }
-        let workers = max(config.runtime.workers ?? 0, allowedCPUCount(), 1)
         let table = RouteTable(parts: c.parts, index: index, arena: c.arena, generation: generation, workerSlots: workers)
         // Connection-counter slots are pinned by the table that uses them (see Admission).
         Admission.assignCounterSlots(table, names: config.listeners.map(\.name))
@@ -112,6 +112,10 @@ struct Compilation {
         if let h = r.hostRewrite { cr.hostRewrite = arena.intern(h) }
         (cr.firstRequestEdit, cr.requestEditCount) = addEdits(r.requestHeaders)
         (cr.firstResponseEdit, cr.responseEditCount) = addEdits(r.responseHeaders)
+        if let m = r.mirror, let ci = clusterIndex[m.cluster] {
+            cr.mirrorCluster = ci
+            cr.mirrorPercent = Int32(m.percent)
+        }
         parts.routes.append(cr)
     }
 

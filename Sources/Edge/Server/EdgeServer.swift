@@ -68,6 +68,9 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
             threads.append(t)
         }
 
+        let health = HealthChecker(logger: logger)
+        health.start()
+        defer { health.stop() }
         var admin: AdminServer? = nil
         if let address = config.admin.address {
             admin = try AdminServer(address: address, provider: server, logger: logger)
@@ -210,6 +213,7 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         family("edge_worker_snapshot_lag", "Published config snapshots the worker has not adopted yet (0 = serving the latest).", "gauge") { self.publisher.lag(of: $0) }
         family("edge_snapshots_live", "Snapshots the worker keeps alive (current + ones with in-flight requests).", "gauge") { $0.liveSnapshots.load(ordering: .relaxed) }
         TLSMetrics.render(workers, into: &out)
+        out += HealthRegistry.shared.renderMetrics(workers: workers)
         let r = reloader.lastStatus
         out += "# HELP edge_config_last_reload_success Whether the last reload was accepted.\n# TYPE edge_config_last_reload_success gauge\n"
         out += "edge_config_last_reload_success \(r.ok ? 1 : 0)\n"

@@ -78,6 +78,7 @@ final class Reloader: @unchecked Sendable {
         let table = RouteTableCompiler.compile(config, generation: generation)
         // Per-worker regex match data for every reactor actually running.
         table.prepareForWorkers(listenerSet.workers)
+        HealthRegistry.shared.configure(config)
         publisher.publish(Publication(generation: generation, table: table, listenerFds: fds))
         running = config
     }

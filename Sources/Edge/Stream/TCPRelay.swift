@@ -68,6 +68,7 @@ extension Reactor {
         if u < 0 { stats.bump(stats.upstreamErrors); closeSock(c); return }
         if let active = views[Int(v)].active { active[Int(e)] += 1 }
         exchanges[xi].countedEndpoint = e
+        countRequest(v, e)
         link(c, u)
     }
 
