@@ -49,6 +49,7 @@ deps:
 	  echo "deps: all present"; \
 	fi
 	@python3 -c 'import websockets' 2>/dev/null || python3 -m pip install --quiet websockets
+	@python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install --quiet prometheus_client
 
 build:
 	$(SWIFT) build -c release --product edge

@@ -123,7 +123,7 @@ extension Reactor {
         w.append("Via: 1.1 edge\r\n")
         if !hasRequestId {
             w.append("X-Request-Id: ")
-            appendRequestId(&w)
+            appendExchangeRequestId(xi, &w)
             w.append("\r\n")
         }
         w.append("\r\n")

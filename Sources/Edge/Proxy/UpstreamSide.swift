@@ -11,6 +11,7 @@ extension Reactor {
         let i = Int(c)
         let v = exchanges[xi].view
         let cluster = route.cluster == -2 ? pickSplit(v, route) : route.cluster
+        obsCluster(xi, cluster)
         let e = pickEndpoint(v, cluster, &req)
         if e < 0 {
             respondError(c, 503, "no endpoint available", cause: "no_endpoint", consume: head.headLength)
@@ -24,6 +25,7 @@ extension Reactor {
         if let active = views[Int(v)].active { active[Int(e)] += 1 }
         exchanges[xi].countedEndpoint = e
         let u = acquireUpstream(v, e)
+        obsUpstream(xi, e, u)
         if u < 0 {
             respondError(c, 502, "cannot open an upstream connection", cause: "upstream_connect_failed", consume: head.headLength)
             return
@@ -70,6 +72,7 @@ extension Reactor {
             return
         }
         stats.bump(stats.upstreamOpened)
+        obsConnected(u)
         armRecv(u)
         if c >= 0 && !sendProxyHeader(client: c, upstream: u) {
             failExchange(c, u, 502, "cannot send the PROXY header", cause: "upstream_connect_failed")
@@ -200,6 +203,7 @@ extension Reactor {
 
     private func startResponse(_ c: Int32, _ u: Int32, _ head: inout ResponseHead, _ buf: UnsafeRawBufferPointer) {
         let xi = Int(socks[Int(c)].exchange)
+        obsResponseHead(xi, head.status)
         exchanges[xi].response.reset(head.framing)
         if head.framing == .chunked && exchanges[xi].versionMinor == 0 { exchanges[xi].response.dechunk = true }
         if head.framing == .untilClose || exchanges[xi].response.dechunk || draining { exchanges[xi].keepAlive = false }
@@ -260,6 +264,7 @@ extension Reactor {
         detach(c, u)
         closeSock(u)
         exchanges[xi].retried = true
+        obsRetry(xi)
         let n = connectUpstream(v, e)
         guard n >= 0 else { return false }
         let id = exchanges[xi].requestHeadBuf

@@ -64,6 +64,11 @@ package struct CompiledRoute {
     var timeoutMs: Int32
     /// Direct response: status line + headers (no blank line) and body.
     var directHead: StaticBytes
+    /// Metrics id (MetricLabels), label text for the access log, and whether its requests are logged.
+    var metricsId: Int32 = 0
+    var label: StaticBytes = .empty
+    var accessLog = true
+    var directStatus: UInt16 = 0
     var directBody: StaticBytes
 }
 
@@ -124,6 +129,9 @@ package struct CompiledListener {
     var counterSlot: Int32 = -1
     /// Slow-POST guard in bytes per second (0 = off).
     var minBodyRate: Int32 = 0
+    /// Metrics id of "no route matched" on this listener, and the listener's name for the access log.
+    var unmatchedMetricsId: Int32 = 0
+    var label: StaticBytes = .empty
 }
 
 package struct CompiledEndpoint {
@@ -155,6 +163,9 @@ package struct CompiledCluster {
     /// `proxy_protocol: v1|v2` on the cluster: sent on every new upstream
     /// connection (which is then never pooled: it carries one client's address). 0 = off.
     var sendProxyProtocol: UInt8 = 0
+    /// Metrics id (MetricLabels) and name for the access log.
+    var metricsId: Int32 = 0
+    var label: StaticBytes = .empty
 }
 
 /// The immutable routing snapshot: listeners, routes, clusters, endpoints and

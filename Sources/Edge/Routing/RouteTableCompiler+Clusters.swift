@@ -38,6 +38,7 @@ extension Compilation {
                 parts.maglev.append(contentsOf: table)
                 cc.maglevSize = Int32(table.count)
             }
+            label(cluster: &cc, c)
             parts.clusters.append(cc)
         }
     }

@@ -35,6 +35,7 @@ package enum RouteTableCompiler {
             cl.maxConnections = Int32(clamping: l.maxConnections)
             cl.maxConnectionsPerIP = Int32(clamping: l.maxConnectionsPerIP)
             cl.minBodyRate = Int32(clamping: l.http.minBodyRate)
+            c.label(listener: &cl, l, firstRoute: first)
             c.parts.listeners.append(cl)
         }
         let workers = max(config.runtime.workers ?? 0, allowedCPUCount(), 1)
@@ -174,6 +175,7 @@ struct Compilation {
             let bodyless = d.status == 204 || d.status == 304 || d.status < 200
             if !bodyless { head += "Content-Length: \(d.body.utf8.count)\r\n" }
             cr.directHead = arena.intern(head)
+            cr.directStatus = UInt16(clamping: d.status)
             cr.directBody = bodyless ? .empty : arena.intern(d.body)
         }
     }
