@@ -95,3 +95,21 @@ extension ConfigLoader {
         return s
     }
 }
+
+extension ConfigLoader {
+    static func parseTracing(_ node: ConfigNode) throws(ConfigError) -> TracingConfig? {
+        if let on = try? node.bool(), !on { return nil }
+        let m = try node.mapping(allowed: ["collector", "sample", "service_name"])
+        let collectorNode = try m.required("collector")
+        var t = TracingConfig(collector: try collectorNode.socketAddress())
+        if let n = m.optional("sample") {
+            let text = try n.string()
+            guard let v = Double(text), v >= 0, v <= 1 else {
+                throw n.error("expected a fraction between 0 and 1 (e.g. 0.01), got '\(text)'")
+            }
+            t.sample = v
+        }
+        if let n = m.optional("service_name") { t.serviceName = try metricsLabel(n) }
+        return t
+    }
+}

@@ -27,6 +27,8 @@ struct ObservabilityConfig: Sendable {
     /// nil = no access log.
     var accessLog: AccessLogConfig? = nil
     var metrics = MetricsConfig()
+    /// nil = no tracing (traceparent passes through untouched).
+    var tracing: TracingConfig? = nil
 }
 
 /// `admin: { token_file, token_env, auth_reads }`: the bearer token every
@@ -37,4 +39,14 @@ struct AdminAuthConfig: Sendable {
     var tokenSource: String? = nil
     /// Also require the token for GET endpoints (health probes included).
     var authReads = false
+}
+
+/// `tracing: { collector, sample, service_name }`: W3C trace context on every
+/// proxied request; sampled spans exported as OTLP/HTTP JSON. Read at start.
+struct TracingConfig: Sendable {
+    /// Where `POST /v1/traces` goes (OTLP/HTTP, JSON body).
+    var collector: SocketAddress
+    /// Head sampling ratio for requests that arrive without a traceparent.
+    var sample: Double = 1.0
+    var serviceName: String = "edge"
 }

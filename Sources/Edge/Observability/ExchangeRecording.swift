@@ -25,6 +25,7 @@ extension Reactor {
             r.sampled = draw <= exchangeLog.telemetry.sampleThreshold
             if r.sampled { keepRequestText(xi, &r, request) }
         }
+        if exchangeLog.telemetry.spans != nil { beginTrace(&r, request) }
         exchangeLog.records[xi] = r
     }
 
@@ -150,6 +151,9 @@ extension Reactor {
                                                totalUs: totalUs, firstByteUs: firstByteUs)
         if logged && r.sampled, let ring = exchangeLog.telemetry.log {
             writeAccessLine(xi, r, ex, view, nowNs: now, ring)
+        }
+        if r.traced && r.traceSampled, let spans = exchangeLog.telemetry.spans {
+            finishSpan(r, method: ex.method, routeId: routeId, clusterId: clusterId, nowNs: now, spans)
         }
     }
 }

@@ -65,6 +65,14 @@ extension Telemetry {
             histogram(&out, "edge_cluster_request_duration_seconds", "Time from request head to response end, per cluster.", clusterLabels, { $0.clusterHistograms }, kind: 0)
             histogram(&out, "edge_cluster_upstream_first_byte_seconds", "Time from picking the upstream to its response head, per cluster.", clusterLabels, { $0.clusterHistograms }, kind: 1)
         }
+        if let exporter {
+            out += "# HELP edge_spans_exported_total Sampled spans accepted by the OTLP collector.\n# TYPE edge_spans_exported_total counter\n"
+            out += "edge_spans_exported_total \(exporter.exported.load(ordering: .relaxed))\n"
+            out += "# HELP edge_spans_failed_total Sampled spans the collector did not accept (down, timeout, non-2xx).\n# TYPE edge_spans_failed_total counter\n"
+            out += "edge_spans_failed_total \(exporter.failed.load(ordering: .relaxed))\n"
+            out += "# HELP edge_spans_dropped_total Sampled spans dropped because a worker's span buffer was full.\n# TYPE edge_spans_dropped_total counter\n"
+            out += "edge_spans_dropped_total \(exporter.rings.reduce(0) { $0 + $1.dropped.load(ordering: .relaxed) })\n"
+        }
         if let writer {
             out += "# HELP edge_access_log_lines_total Access-log lines queued for the writer.\n# TYPE edge_access_log_lines_total counter\n"
             out += "edge_access_log_lines_total \(writer.rings.reduce(0) { $0 + $1.written.load(ordering: .relaxed) })\n"

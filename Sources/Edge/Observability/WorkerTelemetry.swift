@@ -8,8 +8,11 @@ struct WorkerTelemetry: @unchecked Sendable {
     /// A request is logged when its random draw is at or below this (UInt64.max = all).
     var sampleThreshold: UInt64 = .max
     var histograms = false
+    /// Tracing: sampled spans go here (fixed-size records), nil when tracing is off.
+    var spans: ByteRing? = nil
+    var traceThreshold: UInt64 = .max
 
-    var enabled: Bool { metrics != nil || log != nil }
+    var enabled: Bool { metrics != nil || log != nil || spans != nil }
 }
 
 /// Per-exchange facts the access log and metrics need, kept beside the
@@ -35,6 +38,13 @@ struct ExchangeRecord {
     var pathLength: UInt16 = 0
     /// The request id came from Edge (not the client), so the upstream gets this one.
     var generatedId = false
+    /// W3C trace context: trace id, Edge's span id, the caller's span id (0 = none).
+    var traced = false
+    var traceSampled = false
+    var traceHi: UInt64 = 0
+    var traceLo: UInt64 = 0
+    var spanId: UInt64 = 0
+    var parentSpanId: UInt64 = 0
 }
 
 /// The per-reactor record table and scratch line, allocated once (lazy mmap).

@@ -84,6 +84,7 @@ extension Reactor {
             }
             if head.connectionListsOther && HTTP1Parser.isListedInConnection(buf, headers: headers, count: head.headerCount, name: f.name) { continue }
             if route.requestEditCount > 0 && editReplaces(v, route.firstRequestEdit, route.requestEditCount, buf, f.name) { continue }
+            if replacesTraceparent(buf, f) { continue }
             w.append(buf, range: f.name); w.append(": "); w.append(buf, range: f.value); w.append("\r\n")
         }
         switch head.framing {
@@ -121,6 +122,7 @@ extension Reactor {
         w.append("\r\nX-Forwarded-Proto: http\r\n")
         if host.length > 0 { w.append("X-Forwarded-Host: "); w.append(buf, range: host); w.append("\r\n") }
         w.append("Via: 1.1 edge\r\n")
+        appendTraceparent(xi, &w)
         if !hasRequestId {
             w.append("X-Request-Id: ")
             appendExchangeRequestId(xi, &w)
