@@ -5,7 +5,7 @@ import XCTest
 final class ConfigLoaderObservabilityTests: XCTestCase {
     static let base = ConfigLoaderTests.base
 
-    func parse(_ yaml: String) throws -> EdgeConfig { try ConfigLoader.parse(yaml: yaml, file: "edge.yaml") }
+    func parse(_ yaml: String) throws(ConfigError) -> EdgeConfig { try ConfigLoader.parse(yaml: yaml, file: "edge.yaml") }
 
     func testAccepted() throws {
         setenv("EDGE_UNIT_ADMIN_TOKEN", "0123456789abcdef-token", 1)

@@ -8,10 +8,12 @@ enum AdminAuth {
         guard let token = auth.token else { return nil }
         let reads = method == "GET" || method == "HEAD"
         if reads && !auth.authReads { return nil }
-        if let value = header("authorization", in: head), value.count > 7,
-           value[0..<7].map({ $0 | 0x20 }) == Array("bearer ".utf8),
-           constantTimeEqual(Array(value[7...]), token) {
-            return nil
+        if let field = header("authorization", in: head) {
+            let value = Array(field)  // 0-based, whatever slice the header came from
+            if value.count > 7, value[0..<7].map({ $0 | 0x20 }) == Array("bearer ".utf8),
+               constantTimeEqual(Array(value[7...]), token) {
+                return nil
+            }
         }
         return AdminResponse(status: 401, body: "unauthorized: send Authorization: Bearer <admin token>\n",
                              extraHeaders: ["WWW-Authenticate": "Bearer realm=\"edge-admin\""])

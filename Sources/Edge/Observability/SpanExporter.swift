@@ -1,4 +1,5 @@
 import Atomics
+import CIOUring
 import Glibc
 import Protocols
 
