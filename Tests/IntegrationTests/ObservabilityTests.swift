@@ -66,9 +66,13 @@ final class ObservabilityTests: EdgeTestCase {
         XCTAssertEqual(try HTTP.request(c, "/nothing-matches", port: h.listenPort).status, 404)
         let refused = try HTTP.get(port: h.listenPort, "/refused/x")
         XCTAssertEqual(refused.status, 502)
+        let bad = try RawClient(port: h.listenPort)
+        defer { bad.close() }
+        try bad.send("GET /x HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n")
+        XCTAssertEqual(try bad.readResponse().status, 400)
 
-        let lines = try logLines(log, atLeast: 6)
-        XCTAssertEqual(lines.count, 6, "the access_log: false route must not be logged: \(lines)")
+        let lines = try logLines(log, atLeast: 7)
+        XCTAssertEqual(lines.count, 7, "the access_log: false route must not be logged: \(lines)")
         let first = lines[0]
         XCTAssertEqual(first["request_id"] as? String, upstreamId, "logged request id = the X-Request-Id the upstream saw")
         XCTAssertEqual(first["status"] as? Int, 200)
@@ -106,8 +110,12 @@ final class ObservabilityTests: EdgeTestCase {
         XCTAssertEqual(lines[5]["cluster"] as? String, "refused")
         // Edge's own errors carry a request id too.
         XCTAssertEqual((lines[5]["request_id"] as? String)?.count, 32)
+        // A head that does not parse is logged too, with an id of its own.
+        XCTAssertEqual(lines[6]["status"] as? Int, 400)
+        XCTAssertEqual(lines[6]["listener"] as? String, nil)
+        XCTAssertEqual((lines[6]["request_id"] as? String)?.count, 32)
         let ids = Set(lines.compactMap { $0["request_id"] as? String })
-        XCTAssertEqual(ids.count, 6, "request ids are unique")
+        XCTAssertEqual(ids.count, 7, "request ids are unique")
     }
 
     func testLogrotateRenameAndSIGUSR1() throws {

@@ -5,7 +5,7 @@ import Glibc
 /// to the worker's ring. No String, no allocation; a line that overflows the
 /// scratch buffer or the ring is dropped and counted.
 extension Reactor {
-    func writeAccessLine(_ xi: Int, _ r: ExchangeRecord, _ ex: Exchange, _ view: SnapshotView, nowNs: Int64, _ ring: ByteRing) {
+    func writeAccessLine(_ xi: Int, _ r: ExchangeRecord, _ ex: Exchange, _ view: ViewLabels, nowNs: Int64, _ ring: ByteRing) {
         let format = exchangeLog.telemetry.format
         var w = LineWriter(exchangeLog.line, capacity: ExchangeLog.lineBytes - 1)
         let text = exchangeLog.text + xi * ExchangeLog.textStride

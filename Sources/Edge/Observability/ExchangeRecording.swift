@@ -29,6 +29,23 @@ extension Reactor {
         exchangeLog.records[xi] = r
     }
 
+    /// A head that did not parse (answered 4xx and closed): logged with an id of its own.
+    func obsMalformed(_ xi: Int, _ c: Int32) {
+        guard exchangeLog.telemetry.enabled else { return }
+        var r = ExchangeRecord()
+        r.active = true
+        r.startNs = Reactor.monotonicNs()
+        r.sampled = exchangeLog.telemetry.log != nil
+        if r.sampled {
+            var w = HeadWriter(exchangeLog.text + xi * ExchangeLog.textStride + ExchangeLog.idOffset, capacity: ExchangeLog.idBytes)
+            appendRequestId(&w)
+            r.idLength = UInt16(w.count)
+        }
+        exchanges[xi].listener = acceptListener[Int(socks[Int(c)].acceptSlot)]
+        exchanges[xi].view = -1
+        exchangeLog.records[xi] = r
+    }
+
     private func keepRequestText(_ xi: Int, _ r: inout ExchangeRecord, _ request: NeutralRequestHead) {
         let base = exchangeLog.text + xi * ExchangeLog.textStride
         func copy(_ range: ByteRange, _ offset: Int, _ limit: Int) -> UInt16 {
@@ -134,8 +151,11 @@ extension Reactor {
         let r = exchangeLog.records[xi]
         let ex = exchanges[xi]
         let v = Int(ex.view)
-        guard v >= 0, v < viewCapacity else { return }
-        let view = views[v]
+        // A malformed head never got a snapshot: counted as `other`, logged without names.
+        // (Only the buffers are copied out: copying the whole view would retain its balancer.)
+        let view = v >= 0 && v < viewCapacity
+            ? ViewLabels(listeners: views[v].listeners, routes: views[v].routes, clusters: views[v].clusters, table: views[v].table)
+            : ViewLabels()
         var routeId: Int32 = 0
         var logged = true
         if ex.route >= 0 && Int(ex.route) < view.routes.count {
@@ -156,4 +176,12 @@ extension Reactor {
             finishSpan(r, method: ex.method, routeId: routeId, clusterId: clusterId, nowNs: now, spans)
         }
     }
+}
+
+/// What the log line and metrics read from a snapshot view: plain buffers, no ARC.
+struct ViewLabels {
+    var listeners = UnsafeMutableBufferPointer<CompiledListener>(start: nil, count: 0)
+    var routes = UnsafeMutableBufferPointer<CompiledRoute>(start: nil, count: 0)
+    var clusters = UnsafeMutableBufferPointer<CompiledCluster>(start: nil, count: 0)
+    var table: Unmanaged<RouteTable>? = nil
 }

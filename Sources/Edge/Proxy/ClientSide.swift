@@ -110,6 +110,7 @@ extension Reactor {
             return false
         case .error(let e):
             stats.bump(stats.clientErrors)
+            obsMalformed(xi, c)
             respondError(c, e.status, e.reason, cause: nil, consume: -1)
             return false
         case .complete:
