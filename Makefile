@@ -38,6 +38,7 @@ deps:
 	command -v wrk   >/dev/null 2>&1 || missing="$$missing wrk"; \
 	command -v ps    >/dev/null 2>&1 || missing="$$missing procps"; \
 	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v cc    >/dev/null 2>&1 || missing="$$missing gcc"; \
 	command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
 	command -v redis-benchmark >/dev/null 2>&1 || missing="$$missing redis-tools"; \

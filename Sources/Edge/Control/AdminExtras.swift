@@ -11,9 +11,13 @@ final class AdminExtras: @unchecked Sendable {
         self.server = server
     }
 
-    static let paths = ["/config", "/clusters", "/listeners"]
+    static let paths = ["/config", "/clusters", "/listeners", "/dashboard"]
 
     func respond(method: String, path: String, head: [UInt8]) -> AdminResponse? {
+        // The page holds no data (its fetches carry the token), so it loads without one.
+        if path == "/dashboard" && (method == "GET" || method == "HEAD") {
+            return AdminResponse(status: 200, contentType: "text/html; charset=utf-8", body: DashboardPage.html)
+        }
         if let denied = AdminAuth.check(auth, method: method, head: head) { return denied }
         if path == "/metrics", method == "GET" || method == "HEAD",
            let accept = AdminAuth.header("accept", in: head),
