@@ -9,6 +9,7 @@ extension Reactor {
         let format = exchangeLog.telemetry.format
         var w = LineWriter(exchangeLog.line, capacity: ExchangeLog.lineBytes - 1)
         let text = exchangeLog.text + xi * ExchangeLog.textStride
+        if r.stream { writeStreamLine(&w, xi, r, ex, format, nowNs: nowNs) } else {
         for op in format.ops {
             w.bytes(op.literal.base, op.literal.count)
             guard let field = op.field else { continue }
@@ -58,6 +59,7 @@ extension Reactor {
                 null(&w, format.json)
             }
         }
+        }
         if w.overflowed {
             ring.dropped.store(ring.dropped.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
             return
@@ -65,6 +67,44 @@ extension Reactor {
         w.count = min(w.count, ExchangeLog.lineBytes - 1)
         exchangeLog.line[w.count] = 0x0A
         ring.push(exchangeLog.line, w.count + 1)
+    }
+
+    /// The line of an L4 session: same fields, HTTP ones null, bytes each way.
+    private func writeStreamLine(_ w: inout LineWriter, _ xi: Int, _ r: ExchangeRecord, _ ex: Exchange, _ format: AccessLogFormat, nowNs: Int64) {
+        let text = exchangeLog.text + xi * ExchangeLog.textStride
+        for op in format.ops {
+            w.bytes(op.literal.base, op.literal.count)
+            guard let field = op.field else { continue }
+            switch field {
+            case .time:
+                var ts = timespec()
+                clock_gettime(CLOCK_REALTIME, &ts)
+                if format.json { w.byte(0x22) }
+                w.rfc3339(seconds: Int64(ts.tv_sec), millis: Int64(ts.tv_nsec) / 1_000_000)
+                if format.json { w.byte(0x22) }
+            case .requestId: string(&w, format.json, text + ExchangeLog.idOffset, Int(r.idLength))
+            case .client:
+                let ip = clientAddressText(ex.client)
+                string(&w, format.json, ip.baseAddress?.assumingMemoryBound(to: UInt8.self), ip.count)
+            case .listener: let (p, n) = streamName(xi, 0); string(&w, format.json, p, n)
+            case .cluster: let (p, n) = streamName(xi, 1); string(&w, format.json, p, n)
+            case .endpoint:
+                let (p, n) = streamName(xi, 2)
+                if n > 0 { string(&w, format.json, p, n) } else { null(&w, format.json) }
+            case .proto:
+                if format.json { w.byte(0x22) }
+                w.text("tcp")
+                if format.json { w.byte(0x22) }
+            case .bytesIn: w.decimal(r.relayIn)
+            case .bytesOut: w.decimal(r.relayOut)
+            case .connectMs: millis(&w, format.json, from: r.upstreamNs, to: r.connectedNs)
+            case .totalMs: w.millis(us: (nowNs - r.startNs) / 1000)
+            case .error:
+                if let cause = r.cause { string(&w, format.json, cause.utf8Start, cause.utf8CodeUnitCount) } else { null(&w, format.json) }
+            case .route, .method, .authority, .path, .status, .firstByteMs, .tlsVersion, .sni, .consumer:
+                null(&w, format.json)
+            }
+        }
     }
 
     @inline(__always) private func string(_ w: inout LineWriter, _ json: Bool, _ p: UnsafePointer<UInt8>?, _ n: Int) {

@@ -167,6 +167,11 @@ extension Reactor {
         let clusterId = clusterMetricsId(xi)
         let totalUs = (now - r.startNs) / 1000
         let firstByteUs = r.firstByteNs > 0 && r.upstreamNs > 0 ? (r.firstByteNs - r.upstreamNs) / 1000 : -1
+        if r.stream {
+            // L4 sessions are logged, not counted as HTTP requests.
+            if r.sampled, let ring = exchangeLog.telemetry.log { writeAccessLine(xi, r, ex, view, nowNs: now, ring) }
+            return
+        }
         exchangeLog.telemetry.metrics?.record(route: routeId, cluster: clusterId, status: r.status,
                                                totalUs: totalUs, firstByteUs: firstByteUs)
         if logged && r.sampled, let ring = exchangeLog.telemetry.log {

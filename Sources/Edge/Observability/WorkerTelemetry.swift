@@ -45,6 +45,10 @@ struct ExchangeRecord {
     var traceLo: UInt64 = 0
     var spanId: UInt64 = 0
     var parentSpanId: UInt64 = 0
+    /// An L4 session (TCP listener): names kept in `streamText`, bytes each way.
+    var stream = false
+    var relayIn: UInt64 = 0
+    var relayOut: UInt64 = 0
 }
 
 /// The per-reactor record table and scratch line, allocated once (lazy mmap).
@@ -61,6 +65,9 @@ struct ExchangeLog {
     let records: UnsafeMutablePointer<ExchangeRecord>
     let text: UnsafeMutablePointer<UInt8>
     let line: UnsafeMutablePointer<UInt8>
+    /// L4 sessions outlive their snapshot: listener, cluster, endpoint names copied here (64 bytes each).
+    let streamText: UnsafeMutablePointer<UInt8>
+    static let streamStride = 192
     var sampleCounter: UInt64 = 0
 
     init(capacity: Int, telemetry: WorkerTelemetry) {
@@ -69,5 +76,6 @@ struct ExchangeLog {
         records = lazyArray(n)
         text = lazyArray(telemetry.log != nil ? n * Self.textStride : 1)
         line = lazyArray(Self.lineBytes)
+        streamText = lazyArray(telemetry.log != nil ? n * Self.streamStride : 1)
     }
 }

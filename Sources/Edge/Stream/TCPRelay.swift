@@ -65,6 +65,7 @@ extension Reactor {
         var req = RequestView.stream(clientIP: clientAddressText(c))
         let e = pickEndpoint(v, l.streamCluster, &req)
         let u = e >= 0 ? connectUpstream(v, e) : -1
+        obsStreamBegin(xi, cluster: l.streamCluster, endpoint: e, upstream: u)
         if u < 0 { stats.bump(stats.upstreamErrors); closeSock(c); return }
         if let active = views[Int(v)].active { active[Int(e)] += 1 }
         exchanges[xi].countedEndpoint = e
@@ -75,6 +76,7 @@ extension Reactor {
     /// straight away (the client's bytes are still in its socket).
     func streamUpstreamConnected(_ c: Int32, _ u: Int32) {
         stats.bump(stats.upstreamOpened)
+        obsConnected(u)
         if !sendProxyHeader(client: c, upstream: u) { relayClose(c); return }
         cancelTimer(u)
         releaseRelaySnapshot(c, u)
@@ -105,6 +107,7 @@ extension Reactor {
     /// The endpoint's in-flight count ends here too (least_connections counts
     /// requests and connection set-up, not relay lifetime).
     func releaseRelaySnapshot(_ c: Int32, _ u: Int32) {
+        obsUpgraded(c)
         socks[Int(c)].relayIdleMs = streamIdleMs(c)
         endExchangeView(c)
         let v = socks[Int(u)].view
@@ -257,6 +260,7 @@ extension Reactor {
     /// Ends a relay: both sockets close, byte counts go to the metrics.
     func relayClose(_ s: Int32) {
         let p = socks[Int(s)].peer
+        obsRelayBytes(s, p)
         for x in [s, p] where x >= 0 && !socks[Int(x)].closing {
             stats.bump(stats.relayBytes, Int(truncatingIfNeeded: socks[Int(x)].relayedBytes))
             socks[Int(x)].relayedBytes = 0
