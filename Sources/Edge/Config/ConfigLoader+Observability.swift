@@ -6,7 +6,7 @@ extension ConfigLoader {
     static let accessLogFields = ["path", "format", "template", "sample", "buffer"]
 
     static func parseAccessLog(_ node: ConfigNode) throws(ConfigError) -> AccessLogConfig? {
-        if let off = try? node.bool(), !off { return nil }
+        if let on = try? node.bool() { return on ? AccessLogConfig() : nil }
         let m = try node.mapping(allowed: accessLogFields)
         var a = AccessLogConfig()
         if let n = m.optional("path") {

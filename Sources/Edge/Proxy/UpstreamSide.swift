@@ -280,6 +280,7 @@ extension Reactor {
         let ci = Int(c)
         if socks[ci].isStream || exchanges[xi].phase == .upgraded {
             // Raw relays have no HTTP to answer with: the client connection closes.
+            obsLocal(xi, status, cause, bodyBytes: 0)
             if u >= 0 { detach(c, u); closeSock(u) }
             closeSock(c)
             return
