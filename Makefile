@@ -39,6 +39,7 @@ deps:
 	command -v wrk   >/dev/null 2>&1 || missing="$$missing wrk"; \
 	command -v ps    >/dev/null 2>&1 || missing="$$missing procps"; \
 	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v cc    >/dev/null 2>&1 || missing="$$missing gcc"; \
 	command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
 	command -v redis-benchmark >/dev/null 2>&1 || missing="$$missing redis-tools"; \
@@ -52,6 +53,7 @@ deps:
 	  echo "deps: all present"; \
 	fi
 	@python3 -c 'import websockets' 2>/dev/null || python3 -m pip install --quiet websockets
+	@python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install --quiet prometheus_client
 
 build:
 	$(SWIFT) build -c release --product edge

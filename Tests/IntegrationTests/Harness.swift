@@ -645,6 +645,11 @@ struct EdgeOptions {
     var upEndpoints: [String]? = nil
     /// Raw YAML inserted at the start of the route list (`      - match: ...`, 6-space indent).
     var extraRoutes: String = ""
+    /// Raw YAML lines added to the `admin:` section (2-space indent) and at the end (top level).
+    var adminExtra: String = ""
+    var extraTopLevel: String = ""
+    /// Headers sent with the readiness probe (an admin token with auth_reads).
+    var readyHeaders: [String] = []
 }
 
 // MARK: - The harness
@@ -717,7 +722,7 @@ final class EdgeHarness {
                 let status = edge?.wait(timeout: 1).map(String.init) ?? "?"
                 throw HarnessError("edge exited (status \(status)) before becoming ready.\n--- config ---\n\(configText)\n--- edge stderr ---\n\(edge?.stderrText() ?? "")")
             }
-            if let r = try? HTTP.get(port: adminPort, "/health/ready", timeout: 1) {
+            if let r = try? HTTP.get(port: adminPort, "/health/ready", headers: options.readyHeaders, timeout: 1) {
                 if r.status == 200 { return }
                 last = "status \(r.status)"
             }
@@ -739,6 +744,9 @@ final class EdgeHarness {
             "  log_format: \(o.logFormat)",
             "admin:",
             "  address: \"127.0.0.1:\(adminPort)\"",
+        ]
+        if !o.adminExtra.isEmpty { y.append(o.adminExtra) }
+        y += [
             "listeners:",
             "  - name: web",
             "    address: \"127.0.0.1:\(listenPort)\"",
@@ -795,6 +803,7 @@ final class EdgeHarness {
             "    endpoints: [ \"127.0.0.1:\(blackholePort)\" ]",
             "    connect_timeout: 300ms",
         ]
+        if !o.extraTopLevel.isEmpty { y.append(o.extraTopLevel) }
         return y.joined(separator: "\n") + "\n"
     }
 

@@ -24,10 +24,29 @@ final class PerformanceTests: EdgeTestCase {
     }
 
     func testAllocationsPerProxiedRequest() throws {
+        try measureAllocations(EdgeOptions())
+    }
+
+    /// Same with the JSON access log (to a file) and histograms on: still no allocation per request.
+    func testAllocationsPerRequestWithAccessLogAndMetrics() throws {
+        let logDir = try Paths.makeTempDir("alloc-log")
+        addTeardownBlock { try? FileManager.default.removeItem(at: logDir) }
+        var o = EdgeOptions()
+        let log = logDir.appendingPathComponent("access.log").path
+        // Tracing at sample 0: every request gets its traceparent rewritten, none is exported.
+        let dead = try Ports.free()
+        o.extraTopLevel = "access_log: { path: \"\(log)\", format: json }\nmetrics: { histograms: true }\n"
+            + "tracing: { collector: \"127.0.0.1:\(dead)\", sample: 0.0 }"
+        try measureAllocations(o)
+        let lines = (OS.readFile(log) ?? "").split(separator: "\n").count
+        XCTAssertGreaterThan(lines, 10_000, "the access log was written while allocations were counted")
+    }
+
+    private func measureAllocations(_ options: EdgeOptions) throws {
         let libDir = try Paths.makeTempDir("alloc")
         addTeardownBlock { try? FileManager.default.removeItem(at: libDir) }
         let lib = try Self.buildAllocCounter(in: libDir)
-        var o = EdgeOptions()
+        var o = options
         o.environment["LD_PRELOAD"] = lib
         let h = try startEdge(o)
 

@@ -7,7 +7,7 @@ import Yams
 /// Checks run in a fixed order (runtime, admin, clusters, listeners, then
 /// cross-checks) and the first problem is reported, so output is deterministic.
 package enum ConfigLoader {
-    static let rootFields = ["runtime", "admin", "listeners", "clusters"]
+    static let rootFields = ["runtime", "admin", "listeners", "clusters", "access_log", "metrics", "tracing"]
 
     /// Reads and parses a file. Unreadable files fail with `FILE: cannot read: <strerror>`.
     static func load(path: String) throws(ConfigError) -> EdgeConfig {
@@ -43,6 +43,9 @@ package enum ConfigLoader {
             config.admin.address = defaultAdminAddress()
         }
         if let n = fields.optional("clusters") { config.clusters = try parseClusters(n) }
+        if let n = fields.optional("access_log") { config.observability.accessLog = try parseAccessLog(n) }
+        if let n = fields.optional("metrics") { config.observability.metrics = try parseMetrics(n) }
+        if let n = fields.optional("tracing") { config.observability.tracing = try parseTracing(n) }
         guard let listeners = fields.optional("listeners") else {
             throw doc.error("missing required field 'listeners'")
         }
@@ -98,8 +101,9 @@ package enum ConfigLoader {
     }
 
     static func parseAdmin(_ node: ConfigNode) throws(ConfigError) -> AdminConfig {
-        let m = try node.mapping(allowed: ["address"])
+        let m = try node.mapping(allowed: ["address", "token_file", "token_env", "auth_reads"])
         var a = AdminConfig()
+        a.auth = try parseAdminAuth(m)
         guard let n = m.optional("address") else {
             a.address = defaultAdminAddress()
             return a

@@ -44,6 +44,8 @@ package struct EdgeConfig: Sendable {
     var admin = AdminConfig()
     package var listeners: [ListenerConfig] = []
     package var clusters: [ClusterConfig] = []
+    /// Access log and metrics (ConfigModel+Observability.swift).
+    var observability = ObservabilityConfig()
 
     /// Problems that do not stop the config, `file:line: field: problem` like errors.
     var warnings: [String] {
@@ -86,6 +88,8 @@ struct AdminConfig: Sendable {
     /// nil = admin listener disabled (`admin: { address: off }`).
     var address: SocketAddress? = nil
     var addressText: String = "127.0.0.1:9901"
+    /// Bearer token for the admin API (ConfigModel+Observability.swift).
+    var auth = AdminAuthConfig()
 }
 
 /// How a TCP relay moves bytes: through user space (ring buffers), kernel
@@ -215,6 +219,10 @@ struct RouteConfig: Sendable {
     /// `mirror: { cluster, percent }`: copies of requests sent there, answers ignored.
     var mirror: MirrorConfig? = nil
     var location: SourceLocation
+    /// `name:` label in metrics and the access log (default: the route's index in its listener).
+    var name: String? = nil
+    /// `access_log: false` keeps this route's requests out of the access log.
+    var accessLog = true
 }
 
 enum BalancePolicy: String, Sendable {

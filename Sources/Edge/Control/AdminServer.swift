@@ -29,6 +29,8 @@ final class AdminServer: @unchecked Sendable {
     private let wakeWriteFD: Int32
     private let provider: AdminStatusProvider
     private let logger: Logger
+    /// Token gate and the observability endpoints (AdminExtras.swift); set before `start()`.
+    var extras: AdminExtras? = nil
 
     private struct State {
         var thread: pthread_t?
@@ -203,7 +205,8 @@ final class AdminServer: @unchecked Sendable {
         guard let req = AdminRequest(head: head) else {
             return AdminResponse(status: 400, body: "bad request\n")
         }
-        let r = AdminRoutes.respond(method: req.method, path: req.path, provider: provider)
+        let r = extras?.respond(method: req.method, path: req.path, head: head)
+            ?? AdminRoutes.respond(method: req.method, path: req.path, provider: provider)
         logger.trace("admin request", metadata: ["method": "\(req.method)", "path": "\(req.path)", "status": "\(r.status)"])
         return req.method == "HEAD" ? AdminResponse(status: r.status, contentType: r.contentType, body: r.body, extraHeaders: r.extraHeaders, omitBody: true) : r
     }

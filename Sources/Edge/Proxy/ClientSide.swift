@@ -110,6 +110,7 @@ extension Reactor {
             return false
         case .error(let e):
             stats.bump(stats.clientErrors)
+            obsMalformed(xi, c)
             respondError(c, e.status, e.reason, cause: nil, consume: -1)
             return false
         case .complete:
@@ -141,6 +142,7 @@ extension Reactor {
         ex.listener = acceptListener[Int(socks[i].acceptSlot)]
         exchanges[xi] = ex
         retainView(ViewID(raw: current))
+        obsBegin(xi, c, request)
         if listener.maxBodyBytes > 0, case .contentLength(let n) = request.framing, n > listener.maxBodyBytes {
             respondError(c, 413, "request body larger than max_body", cause: nil, consume: -1)
             return
@@ -226,6 +228,7 @@ extension Reactor {
             // Body not read (early response or local answer): we cannot find the next request.
             exchanges[xi].keepAlive = false
         }
+        obsEnd(xi)
         if !exchanges[xi].keepAlive || socks[i].eof {
             exchanges[xi].phase = .closing
             lingerIfDrained(c)
@@ -249,6 +252,7 @@ extension Reactor {
         let i = Int(c)
         if socks[i].segCount > 0 || socks[i].sendInFlight || socks[i].lingering { return }
         socks[i].lingering = true
+        obsEnd(xi)
         let u = exchanges[xi].upstream
         if u >= 0 { detach(c, u); closeSock(u) }
         // Nothing unread from the client: a plain close cannot turn into an RST.

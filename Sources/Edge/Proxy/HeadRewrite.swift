@@ -85,6 +85,7 @@ extension Reactor {
             }
             if head.connectionListsOther && HTTP1Parser.isListedInConnection(buf, headers: headers, count: head.headerCount, name: f.name) { continue }
             if route.requestEditCount > 0 && editReplaces(v, route.firstRequestEdit, route.requestEditCount, buf, f.name) { continue }
+            if replacesTraceparent(buf, f) { continue }
             w.append(buf, range: f.name); w.append(": "); w.append(buf, range: f.value); w.append("\r\n")
         }
         switch head.framing {
@@ -123,9 +124,10 @@ extension Reactor {
         appendForwardedTLS(&w, client: c)
         if host.length > 0 { w.append("X-Forwarded-Host: "); w.append(buf, range: host); w.append("\r\n") }
         w.append("Via: 1.1 edge\r\n")
+        appendTraceparent(xi, &w)
         if !hasRequestId {
             w.append("X-Request-Id: ")
-            appendRequestId(&w)
+            appendExchangeRequestId(xi, &w)
             w.append("\r\n")
         }
         w.append("\r\n")

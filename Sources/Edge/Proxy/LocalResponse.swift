@@ -22,6 +22,7 @@ extension Reactor {
         if id < 0 { closeSock(c); return }
         let phrase = reasonPhrase(status)
         let bodyLength = phrase.utf8CodeUnitCount + 2 + reason.utf8CodeUnitCount + 1
+        obsLocal(xi, status, cause, bodyBytes: exchanges[xi].method == .head ? 0 : bodyLength)
         var w = headWriter(id)
         w.appendStatusLine(status)
         w.append("Content-Type: text/plain\r\nContent-Length: ")
@@ -48,6 +49,7 @@ extension Reactor {
         w.append(exchanges[xi].keepAlive ? "" : "Connection: close\r\n")
         w.append("\r\n")
         guard commitHead(c, id, w) else { closeSock(c); return }
+        obsLocal(xi, route.directStatus, nil, bodyBytes: exchanges[xi].method == .head ? 0 : route.directBody.count)
         if exchanges[xi].method != .head, let body = route.directBody.base, route.directBody.count > 0 {
             enqueue(c, body, route.directBody.count, id: -1)
         }

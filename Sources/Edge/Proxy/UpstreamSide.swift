@@ -11,6 +11,7 @@ extension Reactor {
         let i = Int(c)
         let v = exchanges[xi].view
         let cluster = route.cluster == -2 ? pickSplit(v, route) : route.cluster
+        obsCluster(xi, cluster)
         let e = pickEndpoint(v, cluster, &req)
         if e < 0 {
             respondError(c, 503, "no endpoint available", cause: "no_endpoint", consume: head.headLength)
@@ -30,6 +31,7 @@ extension Reactor {
         exchanges[xi].countedEndpoint = e
         countRequest(v, e)
         let u = acquireUpstream(v, e)
+        obsUpstream(xi, e, u)
         if u < 0 {
             respondError(c, 502, "cannot open an upstream connection", cause: "upstream_connect_failed", consume: head.headLength)
             return
@@ -81,6 +83,7 @@ extension Reactor {
             return
         }
         stats.bump(stats.upstreamOpened)
+        obsConnected(u)
         armRecv(u)
         if c >= 0 && !sendProxyHeader(client: c, upstream: u) {
             failExchange(c, u, 502, "cannot send the PROXY header", cause: "upstream_connect_failed")
@@ -219,6 +222,7 @@ extension Reactor {
 
     private func startResponse(_ c: Int32, _ u: Int32, _ head: inout ResponseHead, _ buf: UnsafeRawBufferPointer) {
         let xi = Int(socks[Int(c)].exchange)
+        obsResponseHead(xi, head.status)
         exchanges[xi].response.reset(head.framing)
         if head.framing == .chunked && exchanges[xi].versionMinor == 0 { exchanges[xi].response.dechunk = true }
         if head.framing == .untilClose || exchanges[xi].response.dechunk || draining { exchanges[xi].keepAlive = false }
@@ -283,6 +287,7 @@ extension Reactor {
         detach(c, u)
         closeSock(u)
         exchanges[xi].retried = true
+        obsRetry(xi)
         let n = connectUpstream(v, e)
         guard n >= 0 else { return false }
         let id = exchanges[xi].requestHeadBuf
@@ -298,6 +303,7 @@ extension Reactor {
         let ci = Int(c)
         if socks[ci].isStream || exchanges[xi].phase == .upgraded {
             // Raw relays have no HTTP to answer with: the client connection closes.
+            obsLocal(xi, status, cause, bodyBytes: 0)
             if u >= 0 { detach(c, u); closeSock(u) }
             closeSock(c)
             return

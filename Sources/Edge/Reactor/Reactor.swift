@@ -79,6 +79,8 @@ final class Reactor {
     let loopLagLimitUs: Int64
     /// TLS sessions by socket slot (Transport/TLS/).
     var tls: TLSTable
+    /// Access-log and metrics records per exchange (Observability/ExchangeRecording.swift).
+    var exchangeLog: ExchangeLog
 
     init(index: Int, publisher: SnapshotPublisher, runtime: RuntimeConfig, maxHeaderBytes: Int, stats: WorkerStats,
          admission: Admission) throws {
@@ -147,6 +149,7 @@ final class Reactor {
         acceptDatagram = .allocate(capacity: Reactor.maxAcceptSlots)
         acceptDatagram.initialize(repeating: false, count: Reactor.maxAcceptSlots)
         requestIdSeed = UInt64.random(in: 0...UInt64.max) ^ UInt64(index &* 0x9E37_79B9)
+        exchangeLog = ExchangeLog(capacity: Int(capacity), telemetry: stats.telemetry)
     }
 
     /// CPU time of the calling thread, kernel work done on its behalf included
@@ -314,7 +317,7 @@ final class Reactor {
         if socks[i].kind == .upstream && !socks[i].connected && socks[i].ops > 0 { cancelOp(.connect, slot) }
         releaseInput(slot)
         if !socks[i].sendInFlight { releaseSegments(slot) }
-        if socks[i].kind == .client { releaseExchangeBuffers(slot); endExchangeView(slot) }
+        if socks[i].kind == .client { obsEnd(Int(socks[i].exchange)); releaseExchangeBuffers(slot); endExchangeView(slot) }
         maybeFree(slot)
     }
 

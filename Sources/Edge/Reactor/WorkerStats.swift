@@ -51,6 +51,8 @@ struct WorkerStats: @unchecked Sendable {
     let mirrored = UnsafeAtomic<Int>.create(0)
     /// CPU the worker pinned itself to, -1 if not pinned.
     let cpu = UnsafeAtomic<Int>.create(-1)
+    /// Metrics shard and access-log ring of this worker (Observability/), set before it starts.
+    var telemetry = WorkerTelemetry()
 
     @inline(__always) func bump(_ a: UnsafeAtomic<Int>, _ by: Int = 1) {
         a.wrappingIncrement(by: by, ordering: .relaxed)

@@ -64,6 +64,11 @@ package struct CompiledRoute {
     var timeoutMs: Int32
     /// Direct response: status line + headers (no blank line) and body.
     var directHead: StaticBytes
+    /// Metrics id (MetricLabels), label text for the access log, and whether its requests are logged.
+    var metricsId: Int32 = 0
+    var label: StaticBytes = .empty
+    var accessLog = true
+    var directStatus: UInt16 = 0
     var directBody: StaticBytes
     /// `mirror`: cluster index (-1: none) and percent of requests copied there.
     var mirrorCluster: Int32 = -1
@@ -133,6 +138,9 @@ package struct CompiledListener {
     var tlsContext: UnsafeMutableRawPointer? = nil
     var tlsHandshakeTimeoutMs: Int32 = 10_000
     var tlsMaxHandshakes: Int32 = 1024
+    /// Metrics id of "no route matched" on this listener, and the listener's name for the access log.
+    var unmatchedMetricsId: Int32 = 0
+    var label: StaticBytes = .empty
 }
 
 package struct CompiledEndpoint {
@@ -168,6 +176,9 @@ package struct CompiledCluster {
     var tlsClient: UnsafeMutableRawPointer? = nil
     /// Circuit breakers and retries (Upstream/ClusterResilience.swift).
     var resilience = CompiledResilience()
+    /// Metrics id (MetricLabels) and name for the access log.
+    var metricsId: Int32 = 0
+    var label: StaticBytes = .empty
 }
 
 /// The immutable routing snapshot: listeners, routes, clusters, endpoints and

@@ -42,6 +42,7 @@ extension Compilation {
             if let context = c.tls?.context { cc.tlsClient = context.retainedPointer() }
             cc.resilience = CompiledResilience(c.resilience, workers: workers)
             parts.clusterHealth.append(HealthRegistry.shared.clusterCell(c.name))
+            label(cluster: &cc, c)
             parts.clusters.append(cc)
         }
     }

@@ -42,6 +42,7 @@ package enum RouteTableCompiler {
                 cl.tlsHandshakeTimeoutMs = clampMs(t.handshakeTimeoutMs)
                 cl.tlsMaxHandshakes = Int32(clamping: t.maxHandshakes)
             }
+            c.label(listener: &cl, l, firstRoute: first)
             c.parts.listeners.append(cl)
         }
         let table = RouteTable(parts: c.parts, index: index, arena: c.arena, generation: generation, workerSlots: workers)
@@ -184,6 +185,7 @@ struct Compilation {
             let bodyless = d.status == 204 || d.status == 304 || d.status < 200
             if !bodyless { head += "Content-Length: \(d.body.utf8.count)\r\n" }
             cr.directHead = arena.intern(head)
+            cr.directStatus = UInt16(clamping: d.status)
             cr.directBody = bodyless ? .empty : arena.intern(d.body)
         }
     }

@@ -13,6 +13,8 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
     let reloader: Reloader
     let publisher: SnapshotPublisher
     private let drainFlag = ManagedAtomic<Bool>(false)
+    /// Access log and labelled metrics (Observability/Telemetry.swift); set once at start.
+    var telemetry: Telemetry? = nil
     /// A worker still behind the latest publication this long after it was
     /// published is reported stuck (readiness 503); adoption normally takes one loop turn.
     static let adoptionGraceMs: Int64 = 2_000
@@ -36,12 +38,15 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         // Signals are taken synchronously by this thread; workers inherit the mask.
         var mask = sigset_t()
         sigemptyset(&mask)
-        for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&mask, s) }
+        for s in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] { sigaddset(&mask, s) }
         pthread_sigmask(SIG_BLOCK, &mask, nil)
         signal(SIGPIPE, SIG_IGN)
 
-        let stats = (0..<count).map { _ in WorkerStats() }
+        let telemetry = try Telemetry(config: config.observability, workers: count)
+        let stats = (0..<count).map { w in var s = WorkerStats(); s.telemetry = telemetry.worker(w); return s }
         let server = EdgeServer(workers: stats, reloader: reloader, publisher: publisher)
+        server.telemetry = telemetry
+        telemetry.start()
         reloader.attach(workers: stats)
         let runtime = config.runtime
         // Head buffers are sized at start (see Reactor.init); leave room for reloads.
@@ -74,6 +79,7 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         var admin: AdminServer? = nil
         if let address = config.admin.address {
             admin = try AdminServer(address: address, provider: server, logger: logger)
+            admin?.extras = AdminExtras(auth: config.admin.auth, server: server)
             admin?.start()
         }
 
@@ -115,6 +121,8 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
                 }
             } else if sig == SIGHUP && drainDeadline == 0 {
                 reloader.reload(trigger: "SIGHUP")
+            } else if sig == SIGUSR1 {
+                telemetry.reopenLog()  // logrotate renamed the access log
             }
             if server.drainFlag.load(ordering: .relaxed) && drainDeadline == 0 {
                 // POST /drain
@@ -139,6 +147,7 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         }
         for s in stats { s.stop.store(true, ordering: .relaxed) }
         for t in threads { pthread_join(t, nil) }
+        telemetry.stop()
         admin?.stop()
         if let pidFile { unlink(pidFile) }
         logger.info("stopped")
@@ -221,6 +230,7 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
             out += "# HELP edge_heap_allocations_total malloc-family calls (allocation-counting preload only).\n"
             out += "# TYPE edge_heap_allocations_total counter\nedge_heap_allocations_total \(count)\n"
         }
+        out += telemetry?.renderMetrics() ?? ""
         return out
     }
 

@@ -65,6 +65,7 @@ extension Reactor {
         var req = RequestView.stream(clientIP: clientAddressText(c))
         let e = cluster >= 0 ? pickEndpoint(v, cluster, &req) : -1
         let u = e >= 0 ? connectUpstream(v, e) : -1
+        obsStreamBegin(xi, cluster: cluster, endpoint: e, upstream: u)
         if u < 0 { stats.bump(stats.upstreamErrors); closeSock(c); return }
         if let active = views[Int(v)].active { active[Int(e)] += 1 }
         exchanges[xi].countedEndpoint = e
@@ -77,6 +78,7 @@ extension Reactor {
     /// are still in its socket).
     func streamUpstreamConnected(_ c: Int32, _ u: Int32) {
         stats.bump(stats.upstreamOpened)
+        obsConnected(u)
         if !sendProxyHeader(client: c, upstream: u) { relayClose(c); return }
         cancelTimer(u)
         let settings = listenerSettings(c).relay
@@ -108,6 +110,7 @@ extension Reactor {
     /// The endpoint's in-flight count ends here too (least_connections counts
     /// requests and connection set-up, not relay lifetime).
     func releaseRelaySnapshot(_ c: Int32, _ u: Int32) {
+        obsUpgraded(c)
         socks[Int(c)].relayIdleMs = streamIdleMs(c)
         endExchangeView(c)
         let v = socks[Int(u)].view
@@ -269,6 +272,7 @@ extension Reactor {
     /// Ends a relay: both sockets close, byte counts go to the metrics.
     func relayClose(_ s: Int32) {
         let p = socks[Int(s)].peer
+        obsRelayBytes(s, p)
         for x in [s, p] where x >= 0 && !socks[Int(x)].closing {
             stats.bump(stats.relayBytes, Int(truncatingIfNeeded: socks[Int(x)].relayedBytes))
             socks[Int(x)].relayedBytes = 0
