@@ -4,7 +4,7 @@ import Protocols
 extension ConfigLoader {
     static let listenerFields = ["name", "address", "protocol", "routes", "cluster", "http",
                                  "proxy_protocol", "proxy_protocol_timeout", "tcp", "udp",
-                                 "max_connections", "max_connections_per_ip"]
+                                 "max_connections", "max_connections_per_ip", "policies"]
     static let tcpFields = ["idle_timeout"]
     static let udpFields = ["session_timeout", "max_sessions"]
     static let httpFields = ["max_request_line", "max_header_bytes", "max_headers", "max_body",
@@ -122,6 +122,7 @@ extension ConfigLoader {
         l.proxyProtocolTimeoutMs = proxyTimeout
         l.maxConnections = maxConnections
         l.maxConnectionsPerIP = maxPerIP
+        if let n = m.optional("policies") { l.policies = try policyReferences(n) }
         return l
     }
 

@@ -3,7 +3,7 @@
 /// `ConfigLoader+Matchers.swift`, header edits in `ConfigLoader+HeaderEdits.swift`.
 extension ConfigLoader {
     static let routeFields = ["match", "cluster", "clusters", "direct_response", "strip_prefix", "prefix_rewrite",
-                              "host_rewrite", "request_headers", "response_headers", "timeout"]
+                              "host_rewrite", "request_headers", "response_headers", "timeout", "policies"]
     static let directResponseFields = ["status", "headers", "body"]
     static let splitFields = ["name", "weight"]
     /// Framing headers Edge writes itself for a direct response.
@@ -46,6 +46,7 @@ extension ConfigLoader {
         if let n = m.optional("request_headers") { route.requestHeaders = try parseHeaderEdits(n) }
         if let n = m.optional("response_headers") { route.responseHeaders = try parseHeaderEdits(n) }
         if let n = m.optional("timeout") { route.timeoutMs = try n.durationMs() }
+        if let e = m.entries.first(where: { $0.key == "policies" }) { route.policies = try policyReferences(e.value) }
         if case .direct = action {
             for key in ["strip_prefix", "prefix_rewrite", "host_rewrite", "request_headers", "response_headers"] {
                 guard let n = m.optional(key), key != "strip_prefix" || route.stripPrefix else { continue }

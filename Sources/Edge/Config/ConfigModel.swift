@@ -44,6 +44,9 @@ package struct EdgeConfig: Sendable {
     var admin = AdminConfig()
     package var listeners: [ListenerConfig] = []
     package var clusters: [ClusterConfig] = []
+    /// Gateway identities and named policies (Policy/PolicyConfig.swift).
+    var consumers: [ConsumerConfig] = []
+    var policies: [PolicyConfig] = []
 
     /// Problems that do not stop the config, `file:line: field: problem` like errors.
     var warnings: [String] {
@@ -113,6 +116,8 @@ package struct ListenerConfig: Sendable {
     var maxConnections = 0
     /// Open client connections from one client IP on this listener (0 = no limit).
     var maxConnectionsPerIP = 0
+    /// `policies: [...]`: the default policy chain of routes that name none.
+    var policies: PolicyReferences? = nil
 }
 
 /// Per-listener HTTP limits and client-side timeouts (`listeners[].http`).
@@ -199,6 +204,8 @@ struct RouteConfig: Sendable {
     var responseHeaders = HeaderEditsConfig()
     /// Time from the request being sent upstream to the response head → 504.
     var timeoutMs: Int = 30_000
+    /// `policies: [...]` (nil = the listener default; `[]` = none).
+    var policies: PolicyReferences? = nil
     var location: SourceLocation
 }
 

@@ -1,0 +1,94 @@
+/// Gateway policies as the user wrote them (`consumers:`, `policies:`, and
+/// `policies: [...]` on routes and listeners). Parsed by
+/// `PolicyConfigLoader.swift`, compiled by `PolicyCompiler.swift`; nothing here
+/// is read per request.
+
+/// `consumers[]`: an identity that authentication policies resolve to.
+struct ConsumerConfig: Sendable {
+    var name: String
+    var apiKeys: [String] = []
+    /// `basic: { username, password_hash }`: a crypt(3) hash (`htpasswd -B`: `$2y$...`).
+    var basicUsername: String? = nil
+    var basicPasswordHash: String? = nil
+    var groups: [String] = []
+    var location: SourceLocation
+}
+
+/// `policies[]`: one named policy of one kind.
+struct PolicyConfig: Sendable {
+    var name: String
+    var kind: PolicyKindConfig
+    var location: SourceLocation
+}
+
+enum PolicyKindConfig: Sendable {
+    case apiKey(APIKeyPolicyConfig)
+    case basic(BasicPolicyConfig)
+    case acl(ACLPolicyConfig)
+    case rateLimit(RateLimitPolicyConfig)
+    case ip(IPPolicyConfig)
+    case cors(CORSPolicyConfig)
+    case securityHeaders(SecurityHeadersPolicyConfig)
+}
+
+/// `api_key: { header: X-API-Key, query: api_key }` (at least one of them).
+struct APIKeyPolicyConfig: Sendable {
+    var header: String? = nil
+    var query: String? = nil
+}
+
+/// `basic: { realm: "edge" }`.
+struct BasicPolicyConfig: Sendable {
+    var realm = "edge"
+}
+
+/// `acl: { allow_groups: [..], deny_groups: [..] }`.
+struct ACLPolicyConfig: Sendable {
+    var allowGroups: [String] = []
+    var denyGroups: [String] = []
+}
+
+/// What a rate limit counts by.
+enum RateLimitKeyConfig: Sendable, Equatable {
+    case consumer, clientIP, route
+    case header(String)
+}
+
+/// `rate_limit: { key: consumer, rate: 100/s, burst: 200 }`.
+struct RateLimitPolicyConfig: Sendable {
+    var key: RateLimitKeyConfig = .clientIP
+    /// `count` tokens every `periodMs`.
+    var count: Int
+    var periodMs: Int
+    var burst: Int
+}
+
+/// One CIDR block, the address as 16 bytes (IPv4 as ::ffff:a.b.c.d, prefix + 96).
+struct CIDRConfig: Sendable, Equatable {
+    var address: [UInt8]
+    var prefix: Int
+    var text: String
+}
+
+/// `ip: { allow: [cidr...], deny: [cidr...] }`.
+struct IPPolicyConfig: Sendable {
+    var allow: [CIDRConfig] = []
+    var deny: [CIDRConfig] = []
+}
+
+/// `cors: { origins, methods, headers, expose_headers, credentials, max_age }`.
+struct CORSPolicyConfig: Sendable {
+    /// Exact origins ("https://app.example") or "*".
+    var origins: [String] = []
+    var methods: [String] = ["GET", "HEAD", "POST"]
+    var headers: [String] = []
+    var exposeHeaders: [String] = []
+    var credentials = false
+    var maxAgeSeconds: Int? = nil
+}
+
+/// `security_headers: { hsts, frame_options, content_type_options, referrer_policy, content_security_policy }`.
+struct SecurityHeadersPolicyConfig: Sendable {
+    /// (header name, value) in the order written.
+    var headers: [(String, String)] = []
+}
