@@ -13,6 +13,11 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/crypto.h>
+#include <openssl/param_build.h>
+#include <openssl/core_names.h>
+#include <openssl/hmac.h>
+#include <openssl/ec.h>
+#include <openssl/rsa.h>
 
 static inline long edge_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
     return SSL_CTX_set_min_proto_version(ctx, version);
@@ -29,4 +34,6 @@ static inline long edge_BIO_set_mem_eof_return(BIO *bio, int value) {
 static inline size_t edge_BIO_ctrl_pending(BIO *bio) {
     return BIO_ctrl_pending(bio);
 }
+// JWT keys from JWK components (Policy/JWTKeys.swift).
+static inline int edge_EVP_PKEY_PUBLIC_KEY(void) { return EVP_PKEY_PUBLIC_KEY; }
 #endif

@@ -20,6 +20,7 @@ extension Reactor {
         let consumer = PolicyHash.lookup(hot.keySlots, key, seed: hot.hashSeed)
         guard consumer >= 0 else { return .invalid }
         exchanges[xi].policy.consumer = consumer
+        exchanges[xi].policy.authenticated = true
         return .identified
     }
 
@@ -66,6 +67,7 @@ extension Reactor {
         guard hash.count > 0 else { return .invalid }
         if isVerified(state, consumer, password, seed: hot.hashSeed) {
             exchanges[xi].policy.consumer = consumer
+        exchanges[xi].policy.authenticated = true
             return .identified
         }
         guard takeHashBudget(xi) else { return .busy }
@@ -79,6 +81,7 @@ extension Reactor {
         phrase.initializeMemory(as: UInt8.self, repeating: 0, count: 400)
         guard ok else { return .invalid }
         exchanges[xi].policy.consumer = consumer
+        exchanges[xi].policy.authenticated = true
         return .identified
     }
 

@@ -7,6 +7,8 @@ import Glibc
 enum PolicyCompiler {
     /// `routes` in RouteTable order (listener by listener), with their listener's default.
     static func compile(_ config: EdgeConfig, workers: Int) -> PolicySet? {
+        // The reactor's exchange table size (Reactor.init): claim slots are indexed by exchange id.
+        let exchangeCapacity = max(64, config.runtime.maxConnectionsPerWorker) * 2
         var routeRefs: [[String]] = []
         for l in config.listeners {
             for r in l.routes { routeRefs.append((r.policies ?? l.policies)?.names ?? []) }
@@ -17,7 +19,7 @@ enum PolicyCompiler {
         c.addConsumers(config.consumers)
         let byName = Dictionary(config.policies.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for names in routeRefs { c.addChain(names.compactMap { byName[$0] }) }
-        return PolicySet(parts: c.parts, arena: c.arena, workers: workers, seed: seedBytes)
+        return PolicySet(parts: c.parts, arena: c.arena, workers: workers, seed: seedBytes, exchangeCapacity: exchangeCapacity)
     }
 }
 
@@ -51,6 +53,8 @@ struct PolicyCompilation {
         }
         parts.keySlots = table(keys)
         parts.userSlots = table(users)
+        parts.nameSlots = table(consumers.enumerated().map { ($0.element.name, Int32($0.offset)) })
+        parts.identityHeaders.append(arena.internLower("X-Consumer"))
     }
 
     /// Open addressing at load factor <= 1/2.
@@ -75,11 +79,13 @@ struct PolicyCompilation {
         var early: [PolicyStep] = [], auth: [PolicyStep] = [], admission: [PolicyStep] = []
         var realm: String? = nil
         var keyHeader: String? = nil
+        var bearer = false
         for p in policies {
             let (kind, index) = compile(p)
             switch p.kind {
             case .basic(let b): realm = realm ?? b.realm
             case .apiKey(let k): keyHeader = keyHeader ?? k.header ?? k.query
+            case .jwt: bearer = true
             default: break
             }
             guard let kind else {
@@ -90,7 +96,7 @@ struct PolicyCompilation {
             switch kind {
             case .ip: early.append(step)
             case .cors: early.append(step); chain.cors = index
-            case .apiKey, .basic: auth.append(step)
+            case .apiKey, .basic, .jwt: auth.append(step)
             case .acl, .rateLimit: admission.append(step)
             }
         }
@@ -102,6 +108,8 @@ struct PolicyCompilation {
         chain.admissionCount = Int32(admission.count)
         if let realm {
             chain.challenge = arena.intern("WWW-Authenticate: Basic realm=\"\(realm)\", charset=\"UTF-8\"\r\n")
+        } else if bearer {
+            chain.challenge = arena.intern("WWW-Authenticate: Bearer realm=\"edge\"\r\n")
         } else if keyHeader != nil {
             chain.challenge = arena.intern("WWW-Authenticate: Key realm=\"edge\"\r\n")
         }
@@ -136,6 +144,8 @@ struct PolicyCompilation {
             out = (.acl, Int32(parts.acls.count - 1))
         case .rateLimit(let r):
             out = (.rateLimit, addRateLimit(r))
+        case .jwt(let j):
+            out = (.jwt, addJWT(j))
         case .securityHeaders(let s):
             parts.security.append(arena.intern(s.headers.map { "\($0.0): \($0.1)\r\n" }.joined()))
             out = (nil, Int32(parts.security.count - 1))
@@ -190,5 +200,43 @@ struct PolicyCompilation {
             key: key, header: header, limit: Int32(clamping: r.count), capacity: Int64(r.burst) * nano, refillPerMs: perMs,
             firstBucket: Int32(parts.rateLimits.count * PolicySet.bucketsPerLimit)))
         return Int32(parts.rateLimits.count - 1)
+    }
+
+    private mutating func addJWT(_ j: JWTPolicyConfig) -> Int32 {
+        let firstKey = Int32(parts.jwtKeys.count)
+        for k in j.keys {
+            var mask: UInt16 = 0
+            for a in JWTAlgorithm.allCases where j.algorithms.contains("\(a.name)") && JWTKeyUse.fits(k, "\(a.name)") { mask |= a.bit }
+            guard mask != 0 else { continue }
+            var secret = StaticBytes.empty
+            if case .oct(let bytes) = k.kind { secret = arena.intern(bytes) }
+            let pkey = JWTKeys.publicKey(k)
+            if pkey == nil && secret.count == 0 { continue }
+            parts.jwtKeys.append(CompiledJWTKey(kid: k.kid.map { arena.intern($0) } ?? .empty, algMask: mask, pkey: pkey, secret: secret))
+        }
+        var algMask: UInt16 = 0
+        for a in JWTAlgorithm.allCases where j.algorithms.contains("\(a.name)") { algMask |= a.bit }
+        let firstAudience = Int32(parts.jwtStrings.count)
+        parts.jwtStrings += j.audiences.map { arena.intern($0) }
+        var claims: [String] = []
+        if let cc = j.consumerClaim { claims.append(cc) }
+        for (claim, _) in j.forwardClaims where !claims.contains(claim) { claims.append(claim) }
+        claims = Array(claims.prefix(4))
+        let firstClaim = Int32(parts.jwtStrings.count)
+        parts.jwtStrings += claims.map { arena.intern($0) }
+        let firstForward = Int32(parts.jwtForwards.count)
+        for (claim, header) in j.forwardClaims {
+            guard let i = claims.firstIndex(of: claim) else { continue }
+            parts.jwtForwards.append(JWTForward(claim: Int32(i), header: arena.intern(header)))
+            parts.identityHeaders.append(arena.internLower(header))
+        }
+        parts.jwts.append(CompiledJWT(
+            firstKey: firstKey, keyCount: Int32(parts.jwtKeys.count) - firstKey, algMask: algMask,
+            issuer: j.issuer.map { arena.intern($0) } ?? .empty,
+            firstAudience: firstAudience, audienceCount: Int32(j.audiences.count),
+            firstClaim: firstClaim, claimCount: Int32(claims.count), consumerClaim: j.consumerClaim == nil ? -1 : 0,
+            firstForward: firstForward, forwardCount: Int32(parts.jwtForwards.count) - firstForward,
+            leewaySeconds: Int64(j.leewaySeconds)))
+        return Int32(parts.jwts.count - 1)
     }
 }

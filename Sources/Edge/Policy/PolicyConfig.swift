@@ -29,6 +29,29 @@ enum PolicyKindConfig: Sendable {
     case ip(IPPolicyConfig)
     case cors(CORSPolicyConfig)
     case securityHeaders(SecurityHeadersPolicyConfig)
+    case jwt(JWTPolicyConfig)
+}
+
+/// One key of a JWKS file, decoded (base64url fields as bytes).
+struct JWKConfig: Sendable {
+    enum Kind: Sendable { case rsa(n: [UInt8], e: [UInt8]), ec(curve: String, x: [UInt8], y: [UInt8]), ed25519(x: [UInt8]), oct(k: [UInt8]) }
+    var kid: String?
+    /// The JWK's own `alg`, if it names one (the key is then used for that algorithm only).
+    var alg: String?
+    var kind: Kind
+}
+
+/// `jwt: { jwks_file, issuer, audiences, algorithms, consumer_claim, forward_claims, leeway }`.
+struct JWTPolicyConfig: Sendable {
+    var jwksFile: String
+    var keys: [JWKConfig]
+    var issuer: String? = nil
+    var audiences: [String] = []
+    var algorithms: [String]
+    var consumerClaim: String? = nil
+    /// (claim, header) in the order written; at most 4.
+    var forwardClaims: [(String, String)] = []
+    var leewaySeconds: Int = 30
 }
 
 /// `api_key: { header: X-API-Key, query: api_key }` (at least one of them).

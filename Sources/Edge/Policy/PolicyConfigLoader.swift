@@ -6,7 +6,7 @@ extension ConfigLoader {
     static let consumerFields = ["name", "api_keys", "basic", "hmac", "groups"]
     static let policyKinds = ["api_key", "basic", "acl", "rate_limit", "ip", "cors", "security_headers", "jwt", "hmac"]
     /// Kinds named by the design but not built yet: refused, never silently ignored.
-    static let unbuiltPolicyKinds: Set<String> = ["jwt", "hmac"]
+    static let unbuiltPolicyKinds: Set<String> = ["hmac"]
     static let securityHeaderFields: [(key: String, header: String)] = [
         ("hsts", "Strict-Transport-Security"), ("frame_options", "X-Frame-Options"),
         ("content_type_options", "X-Content-Type-Options"), ("referrer_policy", "Referrer-Policy"),
@@ -101,6 +101,7 @@ extension ConfigLoader {
             case "rate_limit": kind = .rateLimit(try parseRateLimitPolicy(n))
             case "ip": kind = .ip(try parseIPPolicy(n))
             case "cors": kind = .cors(try parseCORSPolicy(n))
+            case "jwt": kind = .jwt(try parseJWTPolicy(n))
             default: kind = .securityHeaders(try parseSecurityHeadersPolicy(n))
             }
             out.append(PolicyConfig(name: name, kind: kind, location: item.location))

@@ -6,7 +6,11 @@ import Protocols
 struct PolicyExchangeState {
     /// The route has a policy chain (client copies of identity headers are stripped).
     var active = false
+    /// An authentication policy accepted the request (consumer may still be -1 for a JWT naming none).
+    var authenticated = false
     var consumer: Int32 = -1
+    /// The JWT policy that authenticated it (its forward_claims), -1 none.
+    var jwt: Int32 = -1
     /// CORS: index into `corsStrings` of the matched origin, `anyOrigin` for `*`, -1 none.
     var corsOrigin: Int32 = -1
     /// Tightest rate limit seen (-1 none) and what `RateLimit-*` report for it.
@@ -60,7 +64,7 @@ extension Reactor {
         let authEnd = authStart + Int(chain.authCount)
         var auth = AuthOutcome.absent
         while k < end {
-            if k == authEnd && chain.authCount > 0 && exchanges[xi].policy.consumer < 0 {
+            if k == authEnd && chain.authCount > 0 && !exchanges[xi].policy.authenticated {
                 respondPolicy(c, auth == .busy ? .authBusy : (auth == .invalid ? .authInvalid : .authRequired), hot, chain, consume: consume)
                 return false
             }
@@ -77,12 +81,16 @@ extension Reactor {
                 case .methodDenied: respondPolicy(c, .corsMethod, hot, chain, consume: consume); return false
                 }
             case .apiKey:
-                if exchanges[xi].policy.consumer >= 0 { continue }
+                if exchanges[xi].policy.authenticated { continue }
                 let o = authenticateAPIKey(xi, hot, Int(s.index), req)
                 if o.rawValue > auth.rawValue { auth = o }
             case .basic:
-                if exchanges[xi].policy.consumer >= 0 { continue }
+                if exchanges[xi].policy.authenticated { continue }
                 let o = authenticateBasic(xi, hot, req)
+                if o.rawValue > auth.rawValue { auth = o }
+            case .jwt:
+                if exchanges[xi].policy.authenticated { continue }
+                let o = authenticateJWT(xi, hot, Int(s.index), req)
                 if o.rawValue > auth.rawValue { auth = o }
             case .acl:
                 if !aclAllows(xi, hot, Int(s.index)) { respondPolicy(c, .forbidden, hot, chain, consume: consume); return false }
@@ -93,7 +101,7 @@ extension Reactor {
                 }
             }
         }
-        if k == authEnd && chain.authCount > 0 && exchanges[xi].policy.consumer < 0 {
+        if k == authEnd && chain.authCount > 0 && !exchanges[xi].policy.authenticated {
             respondPolicy(c, auth == .busy ? .authBusy : (auth == .invalid ? .authInvalid : .authRequired), hot, chain, consume: consume)
             return false
         }

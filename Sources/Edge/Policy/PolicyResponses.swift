@@ -99,22 +99,29 @@ extension Reactor {
         }
     }
 
-    /// Request head to the upstream: client-sent identity headers are dropped.
-    @inline(__always) func isPolicyIdentityHeader(_ buf: UnsafeRawBufferPointer, _ name: ByteRange) -> Bool {
-        let want = Reactor.consumerHeader
-        guard Int(name.length) == want.count, name.offset >= 0, name.end <= buf.count, let base = want.base else { return false }
-        for j in 0..<want.count {
-            var ch = buf[Int(name.offset) + j]
-            if ch >= 0x41 && ch <= 0x5A { ch |= 0x20 }
-            if ch != base.load(fromByteOffset: j, as: UInt8.self) { return false }
+    /// Request head to the upstream: client-sent copies of identity headers are dropped.
+    @inline(__always) func isPolicyIdentityHeader(_ xi: Int, _ buf: UnsafeRawBufferPointer, _ name: ByteRange) -> Bool {
+        guard let hp = policyHot(exchanges[xi].view), name.offset >= 0, name.end <= buf.count else { return false }
+        for want in hp.pointee.identityHeaders where Int(name.length) == want.count {
+            guard let base = want.base else { continue }
+            var same = true
+            for j in 0..<want.count {
+                var ch = buf[Int(name.offset) + j]
+                if ch >= 0x41 && ch <= 0x5A { ch |= 0x20 }
+                if ch != base.load(fromByteOffset: j, as: UInt8.self) { same = false; break }
+            }
+            if same { return true }
         }
-        return true
+        return false
     }
 
-    /// `X-Consumer: <name>` for an identified request.
+    /// `X-Consumer: <name>` and forwarded JWT claims for an authenticated request.
     func appendPolicyRequestHeaders(_ w: inout HeadWriter, _ xi: Int) {
+        guard let hp = policyHot(exchanges[xi].view) else { return }
         let consumer = Int(exchanges[xi].policy.consumer)
-        guard consumer >= 0, let hp = policyHot(exchanges[xi].view), consumer < hp.pointee.consumers.count else { return }
-        w.append("X-Consumer: "); w.append(hp.pointee.consumers[consumer].name.buffer); w.append("\r\n")
+        if consumer >= 0 && consumer < hp.pointee.consumers.count {
+            w.append("X-Consumer: "); w.append(hp.pointee.consumers[consumer].name.buffer); w.append("\r\n")
+        }
+        appendJWTClaimHeaders(&w, xi, hp.pointee)
     }
 }

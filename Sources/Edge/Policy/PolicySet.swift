@@ -1,4 +1,5 @@
 import CCrypt
+import Glibc
 
 /// The compiled gateway policies of one snapshot: flat arrays of plain structs
 /// (read by reactors through `PolicyHot`, no ARC) plus one mutable shard per
@@ -7,7 +8,7 @@ import CCrypt
 /// the `RouteTable` (freed with it, so rate-limit state starts fresh on reload).
 
 /// Phases in the fixed order requests run them (`PolicyPipeline.swift`).
-enum PolicyStepKind: UInt8 { case ip, cors, apiKey, basic, acl, rateLimit }
+enum PolicyStepKind: UInt8 { case ip, cors, apiKey, basic, jwt, acl, rateLimit }
 
 struct PolicyStep {
     var kind: PolicyStepKind
@@ -87,6 +88,34 @@ struct CompiledConsumer {
     var passwordHash: StaticBytes
 }
 
+/// A JWKS key: public key (RSA/EC/Ed25519) or HMAC secret, and the algorithms it may verify.
+struct CompiledJWTKey {
+    var kid: StaticBytes
+    var algMask: UInt16
+    var pkey: OpaquePointer?
+    var secret: StaticBytes
+}
+
+/// A `jwt:` policy. Claim names (consumer claim and forwarded ones, at most 4)
+/// and audiences are `StaticBytes` in `jwtStrings`.
+struct CompiledJWT {
+    var firstKey: Int32, keyCount: Int32
+    var algMask: UInt16
+    var issuer: StaticBytes
+    var firstAudience: Int32, audienceCount: Int32
+    var firstClaim: Int32, claimCount: Int32
+    /// Index among the claims of the one naming the consumer, -1 none.
+    var consumerClaim: Int32
+    var firstForward: Int32, forwardCount: Int32
+    var leewaySeconds: Int64
+}
+
+/// `forward_claims`: claim (index among the policy's claims) → header sent upstream.
+struct JWTForward {
+    var claim: Int32
+    var header: StaticBytes
+}
+
 /// Open-addressed slot mapping bytes (an API key or a username) to a consumer.
 struct CredentialSlot {
     var hash: UInt64 = 0
@@ -119,6 +148,13 @@ struct PolicyWorkerState {
     /// Budget of uncached password-hash checks, in milli-checks, and when it was last refilled.
     var hashBudget: Int64
     var hashBudgetMs: Int64
+    /// Verified tokens (`JWTCache` layout), the worker's digest context and decode scratch.
+    var jwtCache: UnsafeMutableRawPointer
+    var digestContext: OpaquePointer?
+    var jwtScratch: UnsafeMutableRawPointer
+    /// Forwarded claim values per exchange id (`JWTCache.claimBlock` bytes each; mmap'd, touched lazily).
+    var claimTable: UnsafeMutableRawPointer?
+    var claimTableCount: Int
 }
 
 /// Everything the reactors read, as plain pointers.
@@ -139,6 +175,14 @@ struct PolicyHot {
     var userSlots: UnsafeMutableBufferPointer<CredentialSlot>
     var workers: UnsafeMutableBufferPointer<PolicyWorkerState>
     var hashSeed: UInt64
+    var jwts: UnsafeMutableBufferPointer<CompiledJWT>
+    var jwtKeys: UnsafeMutableBufferPointer<CompiledJWTKey>
+    var jwtStrings: UnsafeMutableBufferPointer<StaticBytes>
+    var jwtForwards: UnsafeMutableBufferPointer<JWTForward>
+    /// Names of headers policies set upstream (lower-cased): client copies are dropped.
+    var identityHeaders: UnsafeMutableBufferPointer<StaticBytes>
+    /// Consumer name → index (for `consumer_claim`).
+    var nameSlots: UnsafeMutableBufferPointer<CredentialSlot>
 }
 
 /// Owner of a `PolicyHot` and the memory it points into.
@@ -153,7 +197,7 @@ final class PolicySet: @unchecked Sendable {
     private var blocks: [UnsafeMutableRawPointer] = []
     private let arenaChunks: [UnsafeMutableRawPointer]
 
-    init(parts: PolicyParts, arena: ByteArena, workers: Int, seed: UInt64) {
+    init(parts: PolicyParts, arena: ByteArena, workers: Int, seed: UInt64, exchangeCapacity: Int) {
         var blocks: [UnsafeMutableRawPointer] = []
         func copy<T>(_ a: [T]) -> UnsafeMutableBufferPointer<T> {
             let buf = UnsafeMutableBufferPointer<T>.allocate(capacity: max(a.count, 1))
@@ -174,15 +218,30 @@ final class PolicySet: @unchecked Sendable {
             cd.initializeMemory(as: UInt8.self, repeating: 0, count: cdSize)
             let phrase = UnsafeMutablePointer<UInt8>.allocate(capacity: 512)
             phrase.initialize(repeating: 0, count: 512)
-            blocks += [UnsafeMutableRawPointer(b), UnsafeMutableRawPointer(v), cd, UnsafeMutableRawPointer(phrase)]
+            let hasJWT = !parts.jwts.isEmpty
+            let cacheBytes = hasJWT ? JWTCache.entries * JWTCache.stride : 8
+            let cache = UnsafeMutableRawPointer.allocate(byteCount: cacheBytes, alignment: 16)
+            cache.initializeMemory(as: UInt8.self, repeating: 0, count: cacheBytes)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: JWTCache.scratchBytes, alignment: 16)
+            blocks += [UnsafeMutableRawPointer(b), UnsafeMutableRawPointer(v), cd, UnsafeMutableRawPointer(phrase), cache, scratch]
+            var claims: UnsafeMutableRawPointer? = nil
+            let forwards = !parts.jwtForwards.isEmpty
+            if forwards {
+                let m = mmap(nil, exchangeCapacity * JWTCache.claimBlock, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                if let m, m != MAP_FAILED { claims = m }
+            }
             states.append(PolicyWorkerState(buckets: b, verified: v, cryptData: cd, phrase: phrase,
-                                            hashBudget: PolicySet.hashChecksPerSecond * 1000, hashBudgetMs: 0))
+                                            hashBudget: PolicySet.hashChecksPerSecond * 1000, hashBudgetMs: 0,
+                                            jwtCache: cache, digestContext: hasJWT ? JWTKeys.newDigestContext() : nil,
+                                            jwtScratch: scratch, claimTable: claims, claimTableCount: claims != nil ? exchangeCapacity : 0))
         }
         let h = PolicyHot(
             chains: copy(parts.chains), steps: copy(parts.steps), cidrs: copy(parts.cidrs), ipPolicies: copy(parts.ipPolicies),
             cors: copy(parts.cors), corsStrings: copy(parts.corsStrings), apiKeys: copy(parts.apiKeys), acls: copy(parts.acls),
             rateLimits: copy(parts.rateLimits), security: copy(parts.security), consumers: copy(parts.consumers),
-            keySlots: copy(parts.keySlots), userSlots: copy(parts.userSlots), workers: copy(states), hashSeed: seed)
+            keySlots: copy(parts.keySlots), userSlots: copy(parts.userSlots), workers: copy(states), hashSeed: seed,
+            jwts: copy(parts.jwts), jwtKeys: copy(parts.jwtKeys), jwtStrings: copy(parts.jwtStrings), jwtForwards: copy(parts.jwtForwards),
+            identityHeaders: copy(parts.identityHeaders), nameSlots: copy(parts.nameSlots))
         hot = .allocate(capacity: 1)
         hot.initialize(to: h)
         self.blocks = blocks
@@ -193,7 +252,10 @@ final class PolicySet: @unchecked Sendable {
         for w in hot.pointee.workers {
             // The password scratch held client bytes: wipe before freeing.
             w.phrase.update(repeating: 0, count: 512)
+            JWTKeys.freeDigestContext(w.digestContext)
+            if let c = w.claimTable { munmap(c, max(w.claimTableCount, 1) * JWTCache.claimBlock) }
         }
+        for k in hot.pointee.jwtKeys { JWTKeys.free(k.pkey) }
         hot.deallocate()
         for b in blocks { b.deallocate() }
         for c in arenaChunks { c.deallocate() }
@@ -215,4 +277,10 @@ struct PolicyParts {
     var consumers: [CompiledConsumer] = []
     var keySlots: [CredentialSlot] = []
     var userSlots: [CredentialSlot] = []
+    var jwts: [CompiledJWT] = []
+    var jwtKeys: [CompiledJWTKey] = []
+    var jwtStrings: [StaticBytes] = []
+    var jwtForwards: [JWTForward] = []
+    var identityHeaders: [StaticBytes] = []
+    var nameSlots: [CredentialSlot] = []
 }

@@ -84,7 +84,7 @@ extension Reactor {
             }
             if head.connectionListsOther && HTTP1Parser.isListedInConnection(buf, headers: headers, count: head.headerCount, name: f.name) { continue }
             if route.requestEditCount > 0 && editReplaces(v, route.firstRequestEdit, route.requestEditCount, buf, f.name) { continue }
-            if exchanges[xi].policy.active && isPolicyIdentityHeader(buf, f.name) { continue }
+            if exchanges[xi].policy.active && isPolicyIdentityHeader(xi, buf, f.name) { continue }
             w.append(buf, range: f.name); w.append(": "); w.append(buf, range: f.value); w.append("\r\n")
         }
         switch head.framing {
@@ -114,7 +114,7 @@ extension Reactor {
         // HTTP/1.1, which needs one: empty when there is no authority (RFC 9112 §3.2).
         else if !head.isAbsoluteForm && head.hostIndex < 0 { w.append("Host: \r\n") }
         if route.requestEditCount > 0 { appendEdits(&w, v, route.firstRequestEdit, route.requestEditCount) }
-        if exchanges[xi].policy.consumer >= 0 { appendPolicyRequestHeaders(&w, xi) }
+        if exchanges[xi].policy.authenticated { appendPolicyRequestHeaders(&w, xi) }
         w.append("X-Forwarded-For: ")
         for k in 0..<head.headerCount where headerTable[k].kind == .xForwardedFor {
             w.append(buf, range: headerTable[k].value); w.append(", ")
