@@ -41,6 +41,8 @@ deps:
 	command -v cc    >/dev/null 2>&1 || missing="$$missing gcc"; \
 	command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
 	command -v redis-benchmark >/dev/null 2>&1 || missing="$$missing redis-tools"; \
+	command -v htpasswd >/dev/null 2>&1 || missing="$$missing apache2-utils"; \
+	dpkg -s libcrypt-dev >/dev/null 2>&1 || [ -f /usr/include/crypt.h ] || missing="$$missing libcrypt-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing:$$missing"; \
 	  $(SUDO) apt-get update && \
@@ -49,6 +51,7 @@ deps:
 	  echo "deps: all present"; \
 	fi
 	@python3 -c 'import websockets' 2>/dev/null || python3 -m pip install --quiet websockets
+	@python3 -c 'import jwt, cryptography' 2>/dev/null || python3 -m pip install --quiet PyJWT cryptography
 
 build:
 	$(SWIFT) build -c release --product edge

@@ -92,3 +92,11 @@ public enum FuzzEntry {
         return nil
     }
 }
+
+extension FuzzEntry {
+    /// JWT parsing (split, base64url, header and claims JSON) over arbitrary
+    /// bytes; the broken invariant, nil when all hold.
+    public static func parseJWT(_ bytes: UnsafeRawBufferPointer) -> String? {
+        JWTParserCheck.check(bytes)
+    }
+}

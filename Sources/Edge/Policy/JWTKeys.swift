@@ -19,11 +19,16 @@ enum JWTKeys {
         case .ec(let curve, let x, let y):
             let size = curve == "P-256" ? 32 : 48
             guard x.count == size, y.count == size else { return nil }
-            let point = [UInt8(4)] + x + y
-            let group = curve == "P-256" ? "prime256v1" : "secp384r1"
+            // The builder copies pushed strings only in OSSL_PARAM_BLD_to_param: both must outlive fromData.
+            let point = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 1 + 2 * size)
+            defer { point.deallocate() }
+            point[0] = 4
+            for i in 0..<size { point[1 + i] = x[i]; point[1 + size + i] = y[i] }
+            let group: StaticString = curve == "P-256" ? "prime256v1" : "secp384r1"
             return fromData("EC") { bld in
-                _ = group.withCString { g in OSSL_PARAM_BLD_push_utf8_string(bld, "group", g, 0) }
-                _ = point.withUnsafeBufferPointer { OSSL_PARAM_BLD_push_octet_string(bld, "pub", $0.baseAddress, point.count) }
+                let g = UnsafeRawPointer(group.utf8Start).assumingMemoryBound(to: CChar.self)
+                _ = OSSL_PARAM_BLD_push_utf8_string(bld, "group", g, 0)
+                _ = OSSL_PARAM_BLD_push_octet_string(bld, "pub", point.baseAddress, point.count)
                 return []
             }
         }
