@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """JWT fixtures for PolicyJWTTests, made with PyJWT + cryptography.
 
-  jwttool.py make DIR   writes DIR/jwks.json (RSA, EC P-256/P-384, Ed25519, oct keys)
-                        and prints one JSON object: case name -> token.
+  jwttool.py make DIR     writes DIR/jwks.json (RSA, EC P-256/P-384, Ed25519, oct keys)
+                          and prints one JSON object: case name -> token.
+  jwttool.py bench DIR N  also writes DIR/tokens-rs256.txt and DIR/tokens-es256.txt,
+                          N distinct valid tokens each (one per line), for comparison/policies.
 """
 import base64, hashlib, hmac, json, os, sys, time
 
@@ -20,7 +22,7 @@ def num(n: int) -> str:
 
 
 def main() -> None:
-    if len(sys.argv) != 3 or sys.argv[1] != "make":
+    if not ((len(sys.argv) == 3 and sys.argv[1] == "make") or (len(sys.argv) == 4 and sys.argv[1] == "bench")):
         sys.exit(__doc__)
     out = sys.argv[2]
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -77,6 +79,12 @@ def main() -> None:
         body = b64(json.dumps(claims()).encode())
         sig = hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
         tokens[name] = f"{head}.{body}.{b64(sig)}"
+    if sys.argv[1] == "bench":
+        n = int(sys.argv[3])
+        for name, key, alg, kid in (("rs256", rsa_key, "RS256", "rsa1"), ("es256", ec256, "ES256", "ec256")):
+            with open(os.path.join(out, f"tokens-{name}.txt"), "w") as f:
+                for i in range(n):
+                    f.write(jwt.encode(claims(exp=now + 7200, jti=f"{name}-{i}"), key, algorithm=alg, headers={"kid": kid}) + "\n")
     print(json.dumps(tokens))
 
 
