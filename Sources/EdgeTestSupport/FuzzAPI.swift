@@ -100,3 +100,11 @@ extension FuzzEntry {
         JWTParserCheck.check(bytes)
     }
 }
+
+extension FuzzEntry {
+    /// The HMAC `Authorization` header parser and the IMF-fixdate parser over
+    /// arbitrary bytes; the broken invariant, nil when all hold.
+    public static func parseHMAC(_ bytes: UnsafeRawBufferPointer) -> String? {
+        HMACParserCheck.check(bytes)
+    }
+}

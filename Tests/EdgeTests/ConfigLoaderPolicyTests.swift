@@ -96,8 +96,10 @@ final class ConfigLoaderPolicyTests: XCTestCase {
                     "edge.yaml:12: policies[5].jwt: missing required field 'jwks_file'")
         assertError("  - { name: secure,", "  - { name: j, jwt: { jwks_file: /nonexistent/jwks.json, algorithms: [RS256] } }\n  - { name: secure,",
                     "edge.yaml:12: policies[5].jwt.jwks_file: cannot read '/nonexistent/jwks.json': No such file or directory")
-        assertError("    groups: [ engineering ]\n", "    groups: [ engineering ]\n    hmac: { key_id: alice }\n",
-                    "edge.yaml:6: consumers[0].hmac: HMAC authentication is not built yet; remove 'hmac' (see README: Gateway policies)")
+        assertError("    groups: [ engineering ]\n", "    groups: [ engineering ]\n    hmac: { key_id: alice, secret: short }\n",
+                    "edge.yaml:6: consumers[0].hmac.secret: an HMAC secret has 16 to 1024 bytes, got 5")
+        assertError("    groups: [ engineering ]\n", "    groups: [ engineering ]\n    hmac: { key_id: alice, secret: { env: EDGE_TEST_UNSET_SECRET } }\n",
+                    "edge.yaml:6: consumers[0].hmac.secret.env: environment variable EDGE_TEST_UNSET_SECRET is not set")
         assertError("frame_options: DENY", "frame_option: DENY",
                     "edge.yaml:12: policies[5].security_headers.frame_option: unknown field 'frame_option', expected one of: hsts, frame_options, content_type_options, referrer_policy, content_security_policy")
     }

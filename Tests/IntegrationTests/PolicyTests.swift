@@ -55,9 +55,12 @@ final class PolicyTests: L4TestCase {
               - name: carol
                 basic: { username: carol, password_hash: "\(hash)" }
                 groups: [ engineering ]
+              - name: dave
+                hmac: { key_id: dave-key, secret: "dave-secret-0123456789" }
             policies:
               - { name: keys, api_key: { header: X-API-Key, query: api_key } }
               - { name: login, basic: { realm: "edge-test" } }
+              - { name: signed, hmac: { clock_skew: 60s } }
               - { name: eng-only, acl: { allow_groups: [engineering] } }
               - { name: limited, rate_limit: { key: client_ip, rate: 5/h, burst: 5 } }
               - { name: office, ip: { allow: [ "10.0.0.0/8", "::1/128" ], deny: [ "10.9.0.0/16" ] } }
@@ -72,7 +75,7 @@ final class PolicyTests: L4TestCase {
 
             """ + route("/keys/", "[ keys ]") + route("/basic/", "[ login ]") + route("/both/", "[ keys, login ]")
             + route("/eng/", "[ keys, eng-only ]") + route("/cors/", "[ cors, keys ]") + route("/limited/", "[ limited ]")
-            + route("/open/", "[]") + route("/", nil) + """
+            + route("/signed/", "[ signed ]") + route("/open/", "[]") + route("/", nil) + """
               - name: pp
                 address: "127.0.0.1:\(ppPort)"
                 protocol: http
@@ -143,6 +146,60 @@ final class PolicyTests: L4TestCase {
         let none = try curl("/both/echo")
         XCTAssertEqual(none.status, 401)
         XCTAssertTrue(none.header("WWW-Authenticate")?.hasPrefix("Basic") == true, none.headers)
+    }
+
+    // MARK: HMAC request signatures (signed by a Python client)
+
+    static let hmacClient = #"""
+    import base64, email.utils, hashlib, hmac, http.client, json, sys, time
+    port = int(sys.argv[1])
+    def send(method, path, key_id="dave-key", secret=b"dave-secret-0123456789", date=None, sign_path=None, body=None, sig=None):
+        date = date or email.utils.formatdate(time.time(), usegmt=True)
+        headers = {"Date": date}
+        digest = ""
+        if body is not None:
+            digest = "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
+            headers["Digest"] = digest
+        text = "\n".join([method, sign_path or path, date, digest])
+        sig = sig or base64.b64encode(hmac.new(secret, text.encode(), hashlib.sha256).digest()).decode()
+        headers["Authorization"] = f'HMAC key_id="{key_id}", signature="{sig}"'
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request(method, path, body=body, headers=headers)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        consumer = json.loads(data).get("headers", []) if r.status == 200 else []
+        consumer = [v for k, v in consumer if k.lower() == "x-consumer"]
+        return {"status": r.status, "error": r.getheader("x-edge-error"), "consumer": consumer, "sig": sig, "date": date}
+    out = {}
+    out["valid"] = send("GET", "/signed/echo?a=1")
+    out["replay"] = send("GET", "/signed/echo?a=1", date=out["valid"]["date"], sig=out["valid"]["sig"])
+    out["post"] = send("POST", "/signed/echo", body=b'{"x":1}')
+    out["wrong_secret"] = send("GET", "/signed/echo", secret=b"not-the-secret-000000")
+    out["unknown_key"] = send("GET", "/signed/echo", key_id="eve")
+    out["old_date"] = send("GET", "/signed/echo", date=email.utils.formatdate(time.time() - 3600, usegmt=True))
+    out["other_path"] = send("GET", "/signed/echo?admin=1", sign_path="/signed/echo")
+    print(json.dumps(out))
+    """#
+
+    func testHMACSignaturesFromAPythonClient() throws {
+        try startGateway()
+        let py = try Paths.require("python3")
+        let r = try runCommand(py, ["-c", Self.hmacClient, String(port)], timeout: 60)
+        guard r.status == 0, let o = try JSONSerialization.jsonObject(with: Data(r.stdoutText.utf8)) as? [String: [String: Any]] else {
+            throw HarnessError("hmac client failed: \(r.stderr) \(r.stdoutText)")
+        }
+        func status(_ k: String) -> Int { o[k]?["status"] as? Int ?? -1 }
+        XCTAssertEqual(status("valid"), 200, "\(o["valid"] ?? [:])")
+        XCTAssertEqual(o["valid"]?["consumer"] as? [String], ["dave"])
+        XCTAssertEqual(status("post"), 200, "a signed Digest header: \(o["post"] ?? [:])")
+        for k in ["replay", "wrong_secret", "unknown_key", "old_date", "other_path"] {
+            XCTAssertEqual(status(k), 401, "\(k): \(o[k] ?? [:])")
+            XCTAssertEqual(o[k]?["error"] as? String, "auth_invalid", k)
+        }
+        let none = try curl("/signed/echo")
+        XCTAssertEqual(none.status, 401)
+        XCTAssertTrue(none.header("WWW-Authenticate")?.hasPrefix("HMAC") == true, none.headers)
     }
 
     // MARK: ACL

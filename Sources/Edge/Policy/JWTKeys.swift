@@ -97,6 +97,15 @@ enum JWTVerify {
                                 input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count) == 1
     }
 
+    /// HMAC-SHA256 of `input` into `out` (32 bytes), for HMAC request signatures.
+    static func hmacSHA256(_ key: StaticBytes, _ input: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Bool {
+        guard let k = key.base, key.count > 0, out.count >= 32, let o = out.baseAddress else { return false }
+        var len: UInt32 = 0
+        guard HMAC(EVP_sha256(), k, Int32(key.count), input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count,
+                   o.assumingMemoryBound(to: UInt8.self), &len) != nil else { return false }
+        return len == 32
+    }
+
     /// JWS ECDSA signatures are r||s; OpenSSL wants DER.
     private static func ecdsaDER(_ raw: UnsafeRawBufferPointer, size: Int, into out: UnsafeMutableRawBufferPointer) -> UnsafeRawBufferPointer? {
         guard raw.count == 2 * size, let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self), out.count >= 2 * size + 16,

@@ -31,12 +31,10 @@ enum JWTCache {
 /// verified before is found by a hash lookup and one memcmp, its expiry
 /// re-checked; only new tokens reach OpenSSL (JWTKeys.swift).
 extension Reactor {
-    static let bearer: [UInt8] = Array("bearer ".utf8)
-
     func authenticateJWT(_ xi: Int, _ hot: PolicyHot, _ p: Int, _ req: RequestView) -> AuthOutcome {
         guard p >= 0, p < hot.jwts.count, index < hot.workers.count,
               let v = policyHeader(req, Reactor.authorizationHeader), v.count > 7, let vb = v.baseAddress else { return .absent }
-        for k in 0..<7 where v[k] | (k < 6 ? 0x20 : 0) != Reactor.bearer[k] { return .absent }
+        guard PolicyHash.hasPrefixIgnoringCase(v, "bearer ") else { return .absent }
         var start = 7
         while start < v.count && v[start] == 0x20 { start += 1 }
         var end = v.count

@@ -47,9 +47,7 @@ extension Reactor {
     func authenticateBasic(_ xi: Int, _ hot: PolicyHot, _ req: RequestView) -> AuthOutcome {
         guard let v = policyHeader(req, Reactor.authorizationHeader), v.count > 6 else { return .absent }
         // Scheme is case-insensitive: "Basic " then base64.
-        let scheme: [UInt8] = [0x62, 0x61, 0x73, 0x69, 0x63]  // "basic"
-        for k in 0..<5 where v[k] | 0x20 != scheme[k] { return .absent }
-        guard v[5] == 0x20, index < hot.workers.count else { return .absent }
+        guard PolicyHash.hasPrefixIgnoringCase(v, "basic "), index < hot.workers.count else { return .absent }
         let state = hot.workers[index]
         var start = 6
         while start < v.count && v[start] == 0x20 { start += 1 }

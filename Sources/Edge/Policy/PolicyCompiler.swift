@@ -36,6 +36,7 @@ struct PolicyCompilation {
     mutating func addConsumers(_ consumers: [ConsumerConfig]) {
         var keys: [(String, Int32)] = []
         var users: [(String, Int32)] = []
+        var hmacIDs: [(String, Int32)] = []
         for (i, c) in consumers.enumerated() {
             var mask: UInt64 = 0
             for g in c.groups {
@@ -48,11 +49,17 @@ struct PolicyCompilation {
                 hash = StaticBytes(base: nul.base, count: nul.count - 1)
                 users.append((u, Int32(i)))
             }
-            parts.consumers.append(CompiledConsumer(name: arena.intern(c.name), groupMask: mask, passwordHash: hash))
+            var secret = StaticBytes.empty
+            if let s = c.hmacSecret, let id = c.hmacKeyID {
+                secret = arena.intern(s)
+                hmacIDs.append((id, Int32(i)))
+            }
+            parts.consumers.append(CompiledConsumer(name: arena.intern(c.name), groupMask: mask, passwordHash: hash, hmacSecret: secret))
             for k in c.apiKeys { keys.append((k, Int32(i))) }
         }
         parts.keySlots = table(keys)
         parts.userSlots = table(users)
+        parts.hmacSlots = table(hmacIDs)
         parts.nameSlots = table(consumers.enumerated().map { ($0.element.name, Int32($0.offset)) })
         parts.identityHeaders.append(arena.internLower("X-Consumer"))
     }
@@ -80,12 +87,14 @@ struct PolicyCompilation {
         var realm: String? = nil
         var keyHeader: String? = nil
         var bearer = false
+        var signed = false
         for p in policies {
             let (kind, index) = compile(p)
             switch p.kind {
             case .basic(let b): realm = realm ?? b.realm
             case .apiKey(let k): keyHeader = keyHeader ?? k.header ?? k.query
             case .jwt: bearer = true
+            case .hmac: signed = true
             default: break
             }
             guard let kind else {
@@ -96,7 +105,7 @@ struct PolicyCompilation {
             switch kind {
             case .ip: early.append(step)
             case .cors: early.append(step); chain.cors = index
-            case .apiKey, .basic, .jwt: auth.append(step)
+            case .apiKey, .basic, .jwt, .hmac: auth.append(step)
             case .acl, .rateLimit: admission.append(step)
             }
         }
@@ -110,6 +119,8 @@ struct PolicyCompilation {
             chain.challenge = arena.intern("WWW-Authenticate: Basic realm=\"\(realm)\", charset=\"UTF-8\"\r\n")
         } else if bearer {
             chain.challenge = arena.intern("WWW-Authenticate: Bearer realm=\"edge\"\r\n")
+        } else if signed {
+            chain.challenge = arena.intern("WWW-Authenticate: HMAC realm=\"edge\", headers=\"method path date digest\"\r\n")
         } else if keyHeader != nil {
             chain.challenge = arena.intern("WWW-Authenticate: Key realm=\"edge\"\r\n")
         }
@@ -146,6 +157,9 @@ struct PolicyCompilation {
             out = (.rateLimit, addRateLimit(r))
         case .jwt(let j):
             out = (.jwt, addJWT(j))
+        case .hmac(let h):
+            parts.hmacSkew.append(Int64(h.clockSkewSeconds))
+            out = (.hmac, Int32(parts.hmacSkew.count - 1))
         case .securityHeaders(let s):
             parts.security.append(arena.intern(s.headers.map { "\($0.0): \($0.1)\r\n" }.joined()))
             out = (nil, Int32(parts.security.count - 1))

@@ -11,6 +11,9 @@ struct ConsumerConfig: Sendable {
     var basicUsername: String? = nil
     var basicPasswordHash: String? = nil
     var groups: [String] = []
+    /// `hmac: { key_id, secret: "..." | { env: NAME } }`.
+    var hmacKeyID: String? = nil
+    var hmacSecret: [UInt8]? = nil
     var location: SourceLocation
 }
 
@@ -30,6 +33,12 @@ enum PolicyKindConfig: Sendable {
     case cors(CORSPolicyConfig)
     case securityHeaders(SecurityHeadersPolicyConfig)
     case jwt(JWTPolicyConfig)
+    case hmac(HMACPolicyConfig)
+}
+
+/// `hmac: { clock_skew: 300s }`: request signatures (see HMACPolicy.swift).
+struct HMACPolicyConfig: Sendable {
+    var clockSkewSeconds = 300
 }
 
 /// One key of a JWKS file, decoded (base64url fields as bytes).

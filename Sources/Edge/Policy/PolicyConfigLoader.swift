@@ -6,7 +6,7 @@ extension ConfigLoader {
     static let consumerFields = ["name", "api_keys", "basic", "hmac", "groups"]
     static let policyKinds = ["api_key", "basic", "acl", "rate_limit", "ip", "cors", "security_headers", "jwt", "hmac"]
     /// Kinds named by the design but not built yet: refused, never silently ignored.
-    static let unbuiltPolicyKinds: Set<String> = ["hmac"]
+    static let unbuiltPolicyKinds: Set<String> = []
     static let securityHeaderFields: [(key: String, header: String)] = [
         ("hsts", "Strict-Transport-Security"), ("frame_options", "X-Frame-Options"),
         ("content_type_options", "X-Content-Type-Options"), ("referrer_policy", "Referrer-Policy"),
@@ -20,6 +20,7 @@ extension ConfigLoader {
         var keys: [String: String] = [:]
         var usernames: Set<String> = []
         var groups: Set<String> = []
+        var hmacIDs: Set<String> = []
         for item in try node.list() {
             let m = try item.mapping(allowed: consumerFields)
             let nameNode = try m.required("name")
@@ -50,7 +51,15 @@ extension ConfigLoader {
                 c.basicPasswordHash = try passwordHash(hashNode)
             }
             if let n = m.optional("hmac") {
-                throw n.error("HMAC authentication is not built yet; remove 'hmac' (see README: Gateway policies)")
+                let h = try n.mapping(allowed: ["key_id", "secret"])
+                let idNode = try h.required("key_id")
+                let id = try idNode.nonEmptyString()
+                guard id.utf8.count <= 128, id.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: ",") }) else {
+                    throw idNode.error("a key_id is 1 to 128 visible ASCII characters without quotes or commas")
+                }
+                guard hmacIDs.insert(id).inserted else { throw idNode.error("key_id '\(id)' is used by another consumer") }
+                c.hmacKeyID = id
+                c.hmacSecret = try secret(try h.required("secret"))
             }
             if let n = m.optional("groups") {
                 for g in try n.list() {
@@ -63,6 +72,22 @@ extension ConfigLoader {
             out.append(c)
         }
         return out
+    }
+
+    /// `"text"` or `{ env: NAME }` (read when the config loads); at least 16 bytes.
+    static func secret(_ node: ConfigNode) throws(ConfigError) -> [UInt8] {
+        var bytes: [UInt8]
+        if case .mapping = node.node {
+            let m = try node.mapping(allowed: ["env"])
+            let envNode = try m.required("env")
+            let name = try envNode.nonEmptyString()
+            guard let v = getenv(name) else { throw envNode.error("environment variable \(name) is not set") }
+            bytes = Array(String(cString: v).utf8)
+        } else {
+            bytes = Array(try node.string().utf8)
+        }
+        guard bytes.count >= 16, bytes.count <= 1024 else { throw node.error("an HMAC secret has 16 to 1024 bytes, got \(bytes.count)") }
+        return bytes
     }
 
     /// A crypt(3) hash libxcrypt verifies: bcrypt (`$2y$`, `$2b$`, `$2a$`), sha512crypt, sha256crypt, yescrypt.
@@ -102,6 +127,11 @@ extension ConfigLoader {
             case "ip": kind = .ip(try parseIPPolicy(n))
             case "cors": kind = .cors(try parseCORSPolicy(n))
             case "jwt": kind = .jwt(try parseJWTPolicy(n))
+            case "hmac":
+                let h = try n.mapping(allowed: ["clock_skew"])
+                var cfg = HMACPolicyConfig()
+                if let s = h.optional("clock_skew") { cfg.clockSkewSeconds = max(1, try s.durationMs(min: 1000) / 1000) }
+                kind = .hmac(cfg)
             default: kind = .securityHeaders(try parseSecurityHeadersPolicy(n))
             }
             out.append(PolicyConfig(name: name, kind: kind, location: item.location))

@@ -37,6 +37,20 @@ enum PolicyHash {
         return diff == 0
     }
 
+    /// `v` starts with `lowerPrefix` (ASCII letters compared case-insensitively).
+    @inline(__always)
+    static func hasPrefixIgnoringCase(_ v: UnsafeRawBufferPointer, _ lowerPrefix: StaticString) -> Bool {
+        let n = lowerPrefix.utf8CodeUnitCount
+        guard v.count >= n else { return false }
+        let p = lowerPrefix.utf8Start
+        for k in 0..<n {
+            var ch = v[k]
+            if ch >= 0x41 && ch <= 0x5A { ch |= 0x20 }
+            if ch != p[k] { return false }
+        }
+        return true
+    }
+
     /// Finds `key` in an open-addressed credential table (power-of-two size).
     @inline(__always)
     static func lookup(_ slots: UnsafeMutableBufferPointer<CredentialSlot>, _ key: UnsafeRawBufferPointer, seed: UInt64) -> Int32 {

@@ -92,6 +92,10 @@ extension Reactor {
                 if exchanges[xi].policy.authenticated { continue }
                 let o = authenticateJWT(xi, hot, Int(s.index), req)
                 if o.rawValue > auth.rawValue { auth = o }
+            case .hmac:
+                if exchanges[xi].policy.authenticated { continue }
+                let o = authenticateHMAC(xi, hot, Int(s.index), req)
+                if o.rawValue > auth.rawValue { auth = o }
             case .acl:
                 if !aclAllows(xi, hot, Int(s.index)) { respondPolicy(c, .forbidden, hot, chain, consume: consume); return false }
             case .rateLimit:

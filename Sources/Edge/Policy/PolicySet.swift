@@ -8,7 +8,7 @@ import Glibc
 /// the `RouteTable` (freed with it, so rate-limit state starts fresh on reload).
 
 /// Phases in the fixed order requests run them (`PolicyPipeline.swift`).
-enum PolicyStepKind: UInt8 { case ip, cors, apiKey, basic, jwt, acl, rateLimit }
+enum PolicyStepKind: UInt8 { case ip, cors, apiKey, basic, jwt, hmac, acl, rateLimit }
 
 struct PolicyStep {
     var kind: PolicyStepKind
@@ -86,6 +86,14 @@ struct CompiledConsumer {
     var groupMask: UInt64
     /// NUL-terminated crypt(3) hash (count excludes the NUL); empty = no basic auth.
     var passwordHash: StaticBytes
+    /// HMAC signing secret; empty = no HMAC auth.
+    var hmacSecret: StaticBytes = .empty
+}
+
+/// A signature seen recently (replay guard), until `expires` (wall-clock seconds).
+struct ReplayEntry {
+    var hash: UInt64
+    var expires: Int64
 }
 
 /// A JWKS key: public key (RSA/EC/Ed25519) or HMAC secret, and the algorithms it may verify.
@@ -155,6 +163,8 @@ struct PolicyWorkerState {
     /// Forwarded claim values per exchange id (`JWTCache.claimBlock` bytes each; mmap'd, touched lazily).
     var claimTable: UnsafeMutableRawPointer?
     var claimTableCount: Int
+    /// HMAC replay guard (`PolicySet.replayEntries`, direct-mapped).
+    var replay: UnsafeMutablePointer<ReplayEntry>
 }
 
 /// Everything the reactors read, as plain pointers.
@@ -183,6 +193,9 @@ struct PolicyHot {
     var identityHeaders: UnsafeMutableBufferPointer<StaticBytes>
     /// Consumer name → index (for `consumer_claim`).
     var nameSlots: UnsafeMutableBufferPointer<CredentialSlot>
+    /// HMAC key_id → consumer; clock skew per hmac policy (seconds).
+    var hmacSlots: UnsafeMutableBufferPointer<CredentialSlot>
+    var hmacSkew: UnsafeMutableBufferPointer<Int64>
 }
 
 /// Owner of a `PolicyHot` and the memory it points into.
@@ -192,6 +205,7 @@ final class PolicySet: @unchecked Sendable {
     static let maxCachedPassword = 64
     /// Uncached password-hash checks per worker per second (bcrypt cost 5 is ~2-3 ms each).
     static let hashChecksPerSecond: Int64 = 20
+    static let replayEntries = 4096
 
     let hot: UnsafeMutablePointer<PolicyHot>
     private var blocks: [UnsafeMutableRawPointer] = []
@@ -223,7 +237,11 @@ final class PolicySet: @unchecked Sendable {
             let cache = UnsafeMutableRawPointer.allocate(byteCount: cacheBytes, alignment: 16)
             cache.initializeMemory(as: UInt8.self, repeating: 0, count: cacheBytes)
             let scratch = UnsafeMutableRawPointer.allocate(byteCount: JWTCache.scratchBytes, alignment: 16)
-            blocks += [UnsafeMutableRawPointer(b), UnsafeMutableRawPointer(v), cd, UnsafeMutableRawPointer(phrase), cache, scratch]
+            let replayCount = parts.hmacSkew.isEmpty ? 1 : PolicySet.replayEntries
+            let replay = UnsafeMutablePointer<ReplayEntry>.allocate(capacity: replayCount)
+            replay.initialize(repeating: ReplayEntry(hash: 0, expires: 0), count: replayCount)
+            blocks += [UnsafeMutableRawPointer(b), UnsafeMutableRawPointer(v), cd, UnsafeMutableRawPointer(phrase), cache, scratch,
+                       UnsafeMutableRawPointer(replay)]
             var claims: UnsafeMutableRawPointer? = nil
             let forwards = !parts.jwtForwards.isEmpty
             if forwards {
@@ -233,7 +251,7 @@ final class PolicySet: @unchecked Sendable {
             states.append(PolicyWorkerState(buckets: b, verified: v, cryptData: cd, phrase: phrase,
                                             hashBudget: PolicySet.hashChecksPerSecond * 1000, hashBudgetMs: 0,
                                             jwtCache: cache, digestContext: hasJWT ? JWTKeys.newDigestContext() : nil,
-                                            jwtScratch: scratch, claimTable: claims, claimTableCount: claims != nil ? exchangeCapacity : 0))
+                                            jwtScratch: scratch, claimTable: claims, claimTableCount: claims != nil ? exchangeCapacity : 0, replay: replay))
         }
         let h = PolicyHot(
             chains: copy(parts.chains), steps: copy(parts.steps), cidrs: copy(parts.cidrs), ipPolicies: copy(parts.ipPolicies),
@@ -241,7 +259,8 @@ final class PolicySet: @unchecked Sendable {
             rateLimits: copy(parts.rateLimits), security: copy(parts.security), consumers: copy(parts.consumers),
             keySlots: copy(parts.keySlots), userSlots: copy(parts.userSlots), workers: copy(states), hashSeed: seed,
             jwts: copy(parts.jwts), jwtKeys: copy(parts.jwtKeys), jwtStrings: copy(parts.jwtStrings), jwtForwards: copy(parts.jwtForwards),
-            identityHeaders: copy(parts.identityHeaders), nameSlots: copy(parts.nameSlots))
+            identityHeaders: copy(parts.identityHeaders), nameSlots: copy(parts.nameSlots),
+            hmacSlots: copy(parts.hmacSlots), hmacSkew: copy(parts.hmacSkew))
         hot = .allocate(capacity: 1)
         hot.initialize(to: h)
         self.blocks = blocks
@@ -283,4 +302,6 @@ struct PolicyParts {
     var jwtForwards: [JWTForward] = []
     var identityHeaders: [StaticBytes] = []
     var nameSlots: [CredentialSlot] = []
+    var hmacSlots: [CredentialSlot] = []
+    var hmacSkew: [Int64] = []
 }
