@@ -56,3 +56,35 @@ final class JWTParserTests: XCTestCase {
         }
     }
 }
+
+/// The HMAC Authorization header and Date parsers.
+final class HMACParserTests: XCTestCase {
+    private func parse(_ s: String) -> (String, String)? {
+        Array(s.utf8).withUnsafeBytes { raw in
+            XCTAssertNil(HMACParserCheck.check(raw))
+            return HMACCredentials.parse(raw).map {
+                (String(decoding: $0.keyID, as: UTF8.self), String(decoding: $0.signature, as: UTF8.self))
+            }
+        }
+    }
+
+    func testHeaderForms() {
+        XCTAssertEqual(parse(#"HMAC key_id="a", signature="c2ln""#)?.0, "a")
+        XCTAssertEqual(parse("hmac key_id=a,signature=c2ln,algorithm=hmac-sha256")?.1, "c2ln")
+        XCTAssertNil(parse(#"HMAC key_id="a""#), "no signature")
+        XCTAssertNil(parse(#"HMAC key_id="a", key_id="b", signature="x""#), "duplicate key_id")
+        XCTAssertNil(parse(#"HMAC key_id="a", signature="x", algorithm="hmac-md5""#), "other algorithm")
+        XCTAssertNil(parse(#"HMAC key_id="a, signature=x"#), "unterminated quote")
+        XCTAssertNil(parse("Basic YTpi"))
+    }
+
+    func testIMFDate() {
+        func date(_ s: String) -> Int64? { Array(s.utf8).withUnsafeBytes { HMACCredentials.imfDate($0) } }
+        XCTAssertEqual(date("Sun, 06 Nov 1994 08:49:37 GMT"), 784_111_777)
+        XCTAssertEqual(date("Thu, 01 Jan 1970 00:00:00 GMT"), 0)
+        XCTAssertEqual(date("Tue, 29 Feb 2028 12:00:00 GMT"), 1_835_438_400)
+        XCTAssertNil(date("Sun, 06 Nov 1994 08:49:37 UTC"))
+        XCTAssertNil(date("Sun, 06 Foo 1994 08:49:37 GMT"))
+        XCTAssertNil(date("Sunday, 06-Nov-94 08:49:37 GMT"))
+    }
+}
