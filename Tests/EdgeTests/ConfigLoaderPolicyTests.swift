@@ -68,6 +68,8 @@ final class ConfigLoaderPolicyTests: XCTestCase {
     func testPolicyErrorsNameFileLineAndField() {
         assertError("policies: [ cors, keys, eng-only, per-consumer ]", "policies: [ cors, nope ]",
                     "edge.yaml:20: listeners[0].routes[0].policies: no policy named 'nope' in 'policies:'")
+        assertError("policies: [ cors, keys, eng-only, per-consumer ]", "policies: [ cors, eng-only ]",
+                    "edge.yaml:20: listeners[0].routes[0].policies: acl policy 'eng-only' needs an authentication policy (api_key, basic, jwt or hmac) in the same list")
         assertError("rate: 100/s", "rate: 100/d",
                     "edge.yaml:9: policies[2].rate_limit.rate: expected a rate like 100/s (per s, m or h), got '100/d'")
         assertError("\"10.0.0.0/8\"", "\"10.0.0.0/33\"",

@@ -304,9 +304,23 @@ extension ConfigLoader {
             if let r = l.policies { refs.append(r) }
             for route in l.routes { if let r = route.policies { refs.append(r) } }
         }
+        let kinds = Dictionary(config.policies.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a })
         for r in refs {
             for n in r.names where !defined.contains(n) {
                 throw ConfigError(location: r.location, field: r.field, problem: "no policy named '\(n)' in 'policies:'")
+            }
+            // An ACL decides on the consumer an authentication policy found: alone it would refuse everything.
+            var hasAuth = false, acl: String? = nil
+            for n in r.names {
+                switch kinds[n] {
+                case .apiKey, .basic, .jwt, .hmac: hasAuth = true
+                case .acl: acl = acl ?? n
+                default: break
+                }
+            }
+            if let acl, !hasAuth {
+                throw ConfigError(location: r.location, field: r.field,
+                                  problem: "acl policy '\(acl)' needs an authentication policy (api_key, basic, jwt or hmac) in the same list")
             }
         }
     }
