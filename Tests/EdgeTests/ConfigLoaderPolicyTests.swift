@@ -106,6 +106,16 @@ final class ConfigLoaderPolicyTests: XCTestCase {
                     "edge.yaml:12: policies[5].security_headers.frame_option: unknown field 'frame_option', expected one of: hsts, frame_options, content_type_options, referrer_policy, content_security_policy")
     }
 
+    func testMetadataEndpointsNeedAnExplicitAllow() throws {
+        assertError("endpoints: [ \"127.0.0.1:9000\" ]", "endpoints: [ \"169.254.169.254:80\" ]",
+                    "edge.yaml:25: clusters[0].endpoints[0]: endpoint 169.254.169.254:80 is a link-local / cloud-metadata address (169.254.0.0/16, fe80::/10, fd00:ec2::254); set 'allow_metadata_addresses: true' on cluster 'api' if that is intended")
+        assertError("endpoints: [ \"127.0.0.1:9000\" ]", "endpoints: [ \"[fd00:ec2::254]:80\" ]",
+                    "edge.yaml:25: clusters[0].endpoints[0]: endpoint [fd00:ec2::254]:80 is a link-local / cloud-metadata address (169.254.0.0/16, fe80::/10, fd00:ec2::254); set 'allow_metadata_addresses: true' on cluster 'api' if that is intended")
+        let allowed = Self.full.replacingOccurrences(of: "endpoints: [ \"127.0.0.1:9000\" ]",
+                                                     with: "endpoints: [ \"169.254.169.254:80\" ]\n    allow_metadata_addresses: true")
+        XCTAssertEqual(try ConfigLoader.parse(yaml: allowed, file: "edge.yaml").clusters[0].allowMetadataAddresses, true)
+    }
+
     func testDuplicateAPIKeysAcrossConsumersAreRefused() {
         let yaml = Self.full.replacingOccurrences(of: "    groups: [ engineering ]\n", with: "    groups: [ engineering ]\n  - name: bob\n    api_keys: [ \"k-alice-1\" ]\n")
         XCTAssertThrowsError(try ConfigLoader.parse(yaml: yaml, file: "edge.yaml")) { e in

@@ -1,7 +1,7 @@
 /// `clusters[]`: upstream groups, their endpoints, balancing and pool settings.
 extension ConfigLoader {
     static let clusterFields = ["name", "endpoints", "balance", "hash_on", "connect_timeout", "max_idle", "idle_timeout", "dns_refresh",
-                                "proxy_protocol"]
+                                "proxy_protocol", "allow_metadata_addresses"]
     static let endpointFields = ["address", "weight"]
 
     static func parseClusters(_ node: ConfigNode) throws(ConfigError) -> [ClusterConfig] {
@@ -53,6 +53,8 @@ extension ConfigLoader {
             default: c.sendProxyProtocol = 0
             }
         }
+        if let n = m.optional("allow_metadata_addresses") { c.allowMetadataAddresses = try n.bool() }
+        try checkMetadataGuard(c, m)
         return c
     }
 
