@@ -249,7 +249,7 @@ package struct ClusterConfig: Sendable {
     var dnsRefreshMs: Int = 30_000
     /// `proxy_protocol: v1|v2`: header sent on each new upstream connection (0 = off).
     var sendProxyProtocol: Int = 0
-    /// Endpoints in link-local / cloud-metadata ranges are refused unless set (Policy/UpstreamGuard.swift).
+    /// Endpoints in link-local / cloud-metadata ranges are refused unless set (Policy/PolicyConfigLoader.swift).
     var allowMetadataAddresses = false
     var location: SourceLocation
 }
