@@ -45,6 +45,8 @@ deps:
 	command -v redis-benchmark >/dev/null 2>&1 || missing="$$missing redis-tools"; \
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	command -v testssl >/dev/null 2>&1 || missing="$$missing testssl.sh"; \
+	command -v htpasswd >/dev/null 2>&1 || missing="$$missing apache2-utils"; \
+	dpkg -s libcrypt-dev >/dev/null 2>&1 || [ -f /usr/include/crypt.h ] || missing="$$missing libcrypt-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing:$$missing"; \
 	  $(SUDO) apt-get update && \
@@ -54,6 +56,7 @@ deps:
 	fi
 	@python3 -c 'import websockets' 2>/dev/null || python3 -m pip install --quiet websockets
 	@python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install --quiet prometheus_client
+	@python3 -c 'import jwt, cryptography' 2>/dev/null || python3 -m pip install --quiet PyJWT cryptography
 
 build:
 	$(SWIFT) build -c release --product edge

@@ -28,6 +28,8 @@ let package = Package(
         .executableTarget(name: "FuzzProxyProtocol", dependencies: ["FuzzSupport", .product(name: "Protocols", package: "Edge")]),
         .executableTarget(name: "FuzzClientHello", dependencies: ["FuzzSupport", .product(name: "Protocols", package: "Edge")]),
         .executableTarget(name: "FuzzConfig", dependencies: ["CNoDNS", .product(name: "EdgeTestSupport", package: "Edge")]),
+        .executableTarget(name: "FuzzJWT", dependencies: [.product(name: "EdgeTestSupport", package: "Edge")]),
+        .executableTarget(name: "FuzzHMAC", dependencies: [.product(name: "EdgeTestSupport", package: "Edge")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -13,6 +13,11 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/crypto.h>
+#include <openssl/param_build.h>
+#include <openssl/core_names.h>
+#include <openssl/hmac.h>
+#include <openssl/ec.h>
+#include <openssl/rsa.h>
 
 static inline long edge_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
     return SSL_CTX_set_min_proto_version(ctx, version);
@@ -61,4 +66,6 @@ static inline uint64_t edge_SSL_OP_IGNORE_UNEXPECTED_EOF(void) { return SSL_OP_I
 static inline uint64_t edge_SSL_OP_NO_ANTI_REPLAY(void) { return SSL_OP_NO_ANTI_REPLAY; }
 static inline unsigned long edge_XN_FLAG_RFC2253(void) { return XN_FLAG_RFC2253; }
 static inline int edge_BIO_reset(BIO *bio) { return (int)BIO_reset(bio); }
+// JWT keys from JWK components (Policy/JWTKeys.swift).
+static inline int edge_EVP_PKEY_PUBLIC_KEY(void) { return EVP_PKEY_PUBLIC_KEY; }
 #endif

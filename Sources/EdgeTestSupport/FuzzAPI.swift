@@ -92,3 +92,19 @@ public enum FuzzEntry {
         return nil
     }
 }
+
+extension FuzzEntry {
+    /// JWT parsing (split, base64url, header and claims JSON) over arbitrary
+    /// bytes; the broken invariant, nil when all hold.
+    public static func parseJWT(_ bytes: UnsafeRawBufferPointer) -> String? {
+        JWTParserCheck.check(bytes)
+    }
+}
+
+extension FuzzEntry {
+    /// The HMAC `Authorization` header parser and the IMF-fixdate parser over
+    /// arbitrary bytes; the broken invariant, nil when all hold.
+    public static func parseHMAC(_ bytes: UnsafeRawBufferPointer) -> String? {
+        HMACParserCheck.check(bytes)
+    }
+}

@@ -225,11 +225,11 @@ final class ConfigLoaderTests: XCTestCase {
     /// (description, yaml, expected error text)
     static let errorCases: [(String, String, String)] = [
         ("unknown root key", base + "\nlistener: []",
-         "edge.yaml:9: listener: unknown field 'listener', expected one of: runtime, admin, listeners, clusters, access_log, metrics, tracing"),
+         "edge.yaml:9: listener: unknown field 'listener', expected one of: runtime, admin, listeners, clusters, access_log, metrics, tracing, consumers, policies"),
         ("unknown cluster key (typo)", base.replacingOccurrences(of: "endpoints:", with: "endpoint:"),
-         "edge.yaml:8: clusters[0].endpoint: unknown field 'endpoint', expected one of: name, endpoints, balance, hash_on, connect_timeout, max_idle, idle_timeout, dns_refresh, proxy_protocol, tls, health_check, outlier_detection, panic_threshold, circuit_breakers, retry"),
+         "edge.yaml:8: clusters[0].endpoint: unknown field 'endpoint', expected one of: name, endpoints, balance, hash_on, connect_timeout, max_idle, idle_timeout, dns_refresh, proxy_protocol, tls, allow_metadata_addresses, health_check, outlier_detection, panic_threshold, circuit_breakers, retry"),
         ("unknown route key", base.replacingOccurrences(of: "- cluster: api", with: "- cluster: api\n        timout: 5s"),
-         "edge.yaml:6: listeners[0].routes[0].timout: unknown field 'timout', expected one of: match, cluster, clusters, direct_response, strip_prefix, prefix_rewrite, host_rewrite, request_headers, response_headers, timeout, mirror, name, access_log"),
+         "edge.yaml:6: listeners[0].routes[0].timout: unknown field 'timout', expected one of: match, cluster, clusters, direct_response, strip_prefix, prefix_rewrite, host_rewrite, request_headers, response_headers, timeout, mirror, name, access_log, policies"),
         ("duplicate key", base.replacingOccurrences(of: "- name: api", with: "- name: api\n    name: api2"),
          "edge.yaml:8: clusters[0].name: field 'name' is given twice"),
         ("unknown cluster", """
@@ -352,7 +352,7 @@ final class ConfigLoaderTests: XCTestCase {
         ("routes wrong type", base.replacingOccurrences(of: "    routes:\n      - cluster: api\n", with: "    routes: api\n"),
          "edge.yaml:4: listeners[0].routes: expected a list, got a scalar ('api')"),
         ("listener not a mapping", "listeners: [ web ]",
-         "edge.yaml:1: listeners[0]: expected a mapping with fields: name, address, protocol, routes, cluster, http, proxy_protocol, proxy_protocol_timeout, tcp, udp, max_connections, max_connections_per_ip, tls"),
+         "edge.yaml:1: listeners[0]: expected a mapping with fields: name, address, protocol, routes, cluster, http, proxy_protocol, proxy_protocol_timeout, tcp, udp, max_connections, max_connections_per_ip, tls, policies"),
         ("missing name", base.replacingOccurrences(of: "  - name: web\n    address", with: "  - address"),
          "edge.yaml:2: listeners[0]: missing required field 'name'"),
         ("bad name", base.replacingOccurrences(of: "- name: web", with: "- name: \"my web\""),

@@ -103,14 +103,15 @@ final class L4World {
     }
 
     /// Writes `yaml`, checks it with `edge validate`, runs edge and waits for /health/ready.
-    func startEdge(_ yaml: String) throws {
+    func startEdge(_ yaml: String, environment: [String: String]? = nil) throws {
         let bin = try Paths.edgeBinary()
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
         let v = try runCommand(bin, ["validate", "--config", configPath], timeout: 30)
         guard v.status == 0 else {
             throw HarnessError("edge validate rejected the config (exit \(v.status)):\n\(v.stderr)\(v.stdoutText)\n--- config ---\n\(yaml)")
         }
-        let e = try ManagedProcess(name: "edge", executable: bin, arguments: ["run", "--config", configPath], dir: dir)
+        let env = environment.map { extra in ProcessInfo.processInfo.environment.merging(extra) { _, new in new } }
+        let e = try ManagedProcess(name: "edge", executable: bin, arguments: ["run", "--config", configPath], environment: env, dir: dir)
         edge = e
         let deadline = OS.now() + 15
         var last = "no answer"

@@ -1,7 +1,7 @@
 /// `clusters[]`: upstream groups, their endpoints, balancing and pool settings.
 extension ConfigLoader {
     static let clusterFields = ["name", "endpoints", "balance", "hash_on", "connect_timeout", "max_idle", "idle_timeout", "dns_refresh",
-                                "proxy_protocol", "tls"] + resilienceFields
+                                "proxy_protocol", "tls", "allow_metadata_addresses"] + resilienceFields
     static let endpointFields = ["address", "weight"]
 
     static func parseClusters(_ node: ConfigNode) throws(ConfigError) -> [ClusterConfig] {
@@ -55,6 +55,8 @@ extension ConfigLoader {
         }
         if let n = m.optional("tls") { c.tls = try parseClusterTLS(n) }
         c.resilience = try parseResilience(m, endpointCount: endpoints.count)
+        if let n = m.optional("allow_metadata_addresses") { c.allowMetadataAddresses = try n.bool() }
+        try checkMetadataGuard(c, m)
         return c
     }
 

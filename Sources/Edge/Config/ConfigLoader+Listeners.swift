@@ -4,7 +4,7 @@ import Protocols
 extension ConfigLoader {
     static let listenerFields = ["name", "address", "protocol", "routes", "cluster", "http",
                                  "proxy_protocol", "proxy_protocol_timeout", "tcp", "udp",
-                                 "max_connections", "max_connections_per_ip", "tls"]
+                                 "max_connections", "max_connections_per_ip", "tls", "policies"]
     static let tcpFields = ["idle_timeout", "relay", "splice_after", "sni_timeout"]
     static let udpFields = ["session_timeout", "max_sessions"]
     static let httpFields = ["max_request_line", "max_header_bytes", "max_headers", "max_body",
@@ -149,6 +149,7 @@ extension ConfigLoader {
         l.proxyProtocolTimeoutMs = proxyTimeout
         l.maxConnections = maxConnections
         l.maxConnectionsPerIP = maxPerIP
+        if let n = m.optional("policies") { l.policies = try policyReferences(n) }
         return l
     }
 

@@ -7,7 +7,7 @@ import Yams
 /// Checks run in a fixed order (runtime, admin, clusters, listeners, then
 /// cross-checks) and the first problem is reported, so output is deterministic.
 package enum ConfigLoader {
-    static let rootFields = ["runtime", "admin", "listeners", "clusters", "access_log", "metrics", "tracing"]
+    static let rootFields = ["runtime", "admin", "listeners", "clusters", "access_log", "metrics", "tracing", "consumers", "policies"]
 
     /// Reads and parses a file. Unreadable files fail with `FILE: cannot read: <strerror>`.
     static func load(path: String) throws(ConfigError) -> EdgeConfig {
@@ -49,7 +49,10 @@ package enum ConfigLoader {
         guard let listeners = fields.optional("listeners") else {
             throw doc.error("missing required field 'listeners'")
         }
+        if let n = fields.optional("consumers") { config.consumers = try parseConsumers(n) }
+        if let n = fields.optional("policies") { config.policies = try parsePolicies(n, consumers: config.consumers) }
         config.listeners = try parseListeners(listeners, clusters: config.clusters)
+        try checkPolicyReferences(config)
         try checkAdminAddress(config, fields: fields)
         return config
     }

@@ -46,6 +46,9 @@ package struct EdgeConfig: Sendable {
     package var clusters: [ClusterConfig] = []
     /// Access log and metrics (ConfigModel+Observability.swift).
     var observability = ObservabilityConfig()
+    /// Gateway identities and named policies (Policy/PolicyConfig.swift).
+    var consumers: [ConsumerConfig] = []
+    var policies: [PolicyConfig] = []
 
     /// Problems that do not stop the config, `file:line: field: problem` like errors.
     var warnings: [String] {
@@ -130,6 +133,8 @@ package struct ListenerConfig: Sendable {
     var maxConnectionsPerIP = 0
     /// `protocol: https`: certificates and TLS settings (ConfigLoader+TLS.swift).
     var tls: TLSListenerConfig? = nil
+    /// `policies: [...]`: the default policy chain of routes that name none.
+    var policies: PolicyReferences? = nil
 }
 
 /// Per-listener HTTP limits and client-side timeouts (`listeners[].http`).
@@ -218,6 +223,8 @@ struct RouteConfig: Sendable {
     var timeoutMs: Int = 30_000
     /// `mirror: { cluster, percent }`: copies of requests sent there, answers ignored.
     var mirror: MirrorConfig? = nil
+    /// `policies: [...]` (nil = the listener default; `[]` = none).
+    var policies: PolicyReferences? = nil
     var location: SourceLocation
     /// `name:` label in metrics and the access log (default: the route's index in its listener).
     var name: String? = nil
@@ -271,5 +278,7 @@ package struct ClusterConfig: Sendable {
     var tls: ClusterTLSConfig? = nil
     /// Health checks, outlier ejection, circuit breakers, retries (ConfigModel+Resilience.swift).
     var resilience = ClusterResilienceConfig()
+    /// Endpoints in link-local / cloud-metadata ranges are refused unless set (Policy/PolicyConfigLoader.swift).
+    var allowMetadataAddresses = false
     var location: SourceLocation
 }

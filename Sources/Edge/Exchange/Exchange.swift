@@ -92,4 +92,6 @@ struct Exchange {
     /// How far the request head being received was scanned (readingHead only;
     /// a new Exchange starts a new head), so a trickled head is not rescanned.
     var headScan = HeadScanState()
+    /// What the route's policies decided (consumer, CORS origin, rate-limit numbers).
+    var policy = PolicyExchangeState()
 }

@@ -154,6 +154,7 @@ extension Reactor {
             return
         }
         exchanges[xi].route = Int32(r)
+        if !runRequestPolicies(c, route: r, &req, consume: head.headLength) { return }
         let route = views[Int(ex.view)].routes[r]
         if route.cluster == -1 {
             respondDirect(c, route, consume: head.headLength)

@@ -86,6 +86,7 @@ extension Reactor {
             if head.connectionListsOther && HTTP1Parser.isListedInConnection(buf, headers: headers, count: head.headerCount, name: f.name) { continue }
             if route.requestEditCount > 0 && editReplaces(v, route.firstRequestEdit, route.requestEditCount, buf, f.name) { continue }
             if replacesTraceparent(buf, f) { continue }
+            if exchanges[xi].policy.active && isPolicyIdentityHeader(xi, buf, f.name) { continue }
             w.append(buf, range: f.name); w.append(": "); w.append(buf, range: f.value); w.append("\r\n")
         }
         switch head.framing {
@@ -115,6 +116,7 @@ extension Reactor {
         // HTTP/1.1, which needs one: empty when there is no authority (RFC 9112 §3.2).
         else if !head.isAbsoluteForm && head.hostIndex < 0 { w.append("Host: \r\n") }
         if route.requestEditCount > 0 { appendEdits(&w, v, route.firstRequestEdit, route.requestEditCount) }
+        if exchanges[xi].policy.authenticated { appendPolicyRequestHeaders(&w, xi) }
         w.append("X-Forwarded-For: ")
         for k in 0..<head.headerCount where headerTable[k].kind == .xForwardedFor {
             w.append(buf, range: headerTable[k].value); w.append(", ")
@@ -189,6 +191,7 @@ extension Reactor {
             w.append(buf, range: f.name); w.append(": "); w.append(buf, range: f.value); w.append("\r\n")
         }
         if edits > 0, let r = route { appendEdits(&w, Int(v), r.firstResponseEdit, edits) }
+        if !interim && exchanges[xi].policy.active { appendPolicyResponseHeaders(&w, xi) }
         if head.status == 101 {
             for k in 0..<head.headerCount where headerTable[k].kind == .upgrade {
                 w.append("Upgrade: "); w.append(buf, range: headerTable[k].value); w.append("\r\n")

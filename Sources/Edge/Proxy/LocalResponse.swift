@@ -58,7 +58,7 @@ extension Reactor {
 
     /// A local answer keeps the connection only if the request body is small
     /// enough to read and drop, and the client is not waiting for 100-continue.
-    private func decideLocalKeepAlive(_ c: Int32) {
+    func decideLocalKeepAlive(_ c: Int32) {
         let xi = Int(socks[Int(c)].exchange)
         let body = exchanges[xi].request
         switch body.mode {
@@ -71,7 +71,7 @@ extension Reactor {
         if draining { exchanges[xi].keepAlive = false }
     }
 
-    private func finishLocal(_ c: Int32, consume: Int) {
+    func finishLocal(_ c: Int32, consume: Int) {
         let xi = Int(socks[Int(c)].exchange)
         exchanges[xi].responseStarted = true
         exchanges[xi].responseDone = true

@@ -209,6 +209,9 @@ package final class RouteTable: @unchecked Sendable {
     let maxHeaderCount: Int
     /// Monotonic snapshot id (1, 2, ...) assigned by the compiler caller; for logs/admin.
     let generation: Int
+    /// Gateway policies (Policy/), nil when no route has any; set once before publishing.
+    var policyHot: UnsafeMutablePointer<PolicyHot>? = nil
+    var policySet: PolicySet? = nil
 
     // Match index (see RouteIndex.swift).
     let listenerIndex: UnsafeMutableBufferPointer<ListenerIndex>

@@ -46,6 +46,10 @@ package enum RouteTableCompiler {
             c.parts.listeners.append(cl)
         }
         let table = RouteTable(parts: c.parts, index: index, arena: c.arena, generation: generation, workerSlots: workers)
+        if let policies = PolicyCompiler.compile(config, workers: workers) {
+            table.policySet = policies
+            table.policyHot = policies.hot
+        }
         // Connection-counter slots are pinned by the table that uses them (see Admission).
         Admission.assignCounterSlots(table, names: config.listeners.map(\.name))
         return table
