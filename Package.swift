@@ -27,6 +27,8 @@ let package = Package(
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         // Module map + macro wrappers over Debian's libssl-dev (OpenSSL 3.0): TLS, JWT signatures.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // Module map over Debian's libnghttp2-dev 1.52: the HTTP/2 session (Edge/HTTP2/ only).
+        .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         // I/O-free codecs. Never depends on CIOUring.
         .target(
             name: "Protocols",
@@ -40,6 +42,7 @@ let package = Package(
                 "CIOUring",
                 "CPCRE2",
                 "COpenSSL",
+                "CNGHTTP2",
                 "Protocols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),

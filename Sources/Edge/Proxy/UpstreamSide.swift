@@ -50,6 +50,7 @@ extension Reactor {
         let xi = Int(socks[Int(u)].exchange)
         let i = Int(u)
         if socks[i].closing { return }
+        if h2Serves(u) { h2UpstreamConnected(u, res); return }
         let c = clientOf(u)
         if res < 0 {
             stats.bump(stats.upstreamErrors)
@@ -84,6 +85,7 @@ extension Reactor {
     }
 
     func upstreamWritable(_ u: Int32) {
+        if h2Serves(u) { h2UpstreamWritable(u); return }
         let xi = Int(socks[Int(u)].exchange)
         let c = clientOf(u)
         guard c >= 0 else { return }
@@ -101,6 +103,7 @@ extension Reactor {
         let xi = Int(socks[Int(u)].exchange)
         let ui = Int(u)
         if socks[ui].relayPending { checkRelayReady(u); return }
+        if h2Serves(u) { h2UpstreamReadable(u); return }
         let c = clientOf(u)
         if c < 0 {
             // Idle pooled connection: data or EOF means it is no longer usable.
@@ -242,6 +245,7 @@ extension Reactor {
     }
 
     func upstreamFailed(_ u: Int32, sendError: Int32) {
+        if h2Serves(u) { h2UpstreamFailed(u); return }
         let xi = Int(socks[Int(u)].exchange)
         let c = clientOf(u)
         guard c >= 0 else { closeSock(u); return }

@@ -75,6 +75,8 @@ final class Reactor {
     /// Smoothed event-loop turn duration; above the limit new connections are shed.
     var loopLagUs: Int64 = 0
     let loopLagLimitUs: Int64
+    /// HTTP/2 tables, made on this worker's first HTTP/2 connection (HTTP2/H2Request.swift).
+    var http2Storage: HTTP2Tables? = nil
 
     init(index: Int, publisher: SnapshotPublisher, runtime: RuntimeConfig, maxHeaderBytes: Int, stats: WorkerStats,
          admission: Admission) throws {
@@ -303,6 +305,7 @@ final class Reactor {
         if socks[i].kind == .upstream && !socks[i].connected && socks[i].ops > 0 { cancelOp(.connect, slot) }
         releaseInput(slot)
         if !socks[i].sendInFlight { releaseSegments(slot) }
+        if socks[i].http2 { h2ConnectionClosing(slot) }
         if socks[i].kind == .client { releaseExchangeBuffers(slot); endExchangeView(slot) }
         maybeFree(slot)
     }

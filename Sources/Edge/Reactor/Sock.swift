@@ -103,4 +103,6 @@ struct Sock {
     var hasProxyAddress = false
     /// TCP listener connection (no HTTP parsing).
     var isStream = false
+    /// The connection speaks HTTP/2 (state in `Reactor.http2`, HTTP2/).
+    var http2 = false
 }

@@ -37,6 +37,8 @@ struct WorkerStats: @unchecked Sendable {
     let slowReaders = UnsafeAtomic<Int>.create(0)
     /// CPU the worker pinned itself to, -1 if not pinned.
     let cpu = UnsafeAtomic<Int>.create(-1)
+    /// HTTP/2 counters (HTTP2/HTTP2Stats.swift).
+    let http2 = HTTP2Stats()
 
     @inline(__always) func bump(_ a: UnsafeAtomic<Int>, _ by: Int = 1) {
         a.wrappingIncrement(by: by, ordering: .relaxed)

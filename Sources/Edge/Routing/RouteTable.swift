@@ -124,6 +124,8 @@ package struct CompiledListener {
     var counterSlot: Int32 = -1
     /// Slow-POST guard in bytes per second (0 = off).
     var minBodyRate: Int32 = 0
+    /// HTTP/2 on this listener (HTTP2/HTTP2Settings.swift).
+    var http2 = CompiledHTTP2()
 }
 
 package struct CompiledEndpoint {

@@ -35,6 +35,7 @@ package enum RouteTableCompiler {
             cl.maxConnections = Int32(clamping: l.maxConnections)
             cl.maxConnectionsPerIP = Int32(clamping: l.maxConnectionsPerIP)
             cl.minBodyRate = Int32(clamping: l.http.minBodyRate)
+            cl.http2 = CompiledHTTP2(l.http2)
             c.parts.listeners.append(cl)
         }
         let workers = max(config.runtime.workers ?? 0, allowedCPUCount(), 1)

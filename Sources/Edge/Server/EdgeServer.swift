@@ -207,6 +207,7 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         family("edge_worker_snapshot_generation", "Config snapshot generation the worker serves new requests with.", "gauge") { $0.adoptedGeneration.load(ordering: .relaxed) }
         family("edge_worker_snapshot_lag", "Published config snapshots the worker has not adopted yet (0 = serving the latest).", "gauge") { self.publisher.lag(of: $0) }
         family("edge_snapshots_live", "Snapshots the worker keeps alive (current + ones with in-flight requests).", "gauge") { $0.liveSnapshots.load(ordering: .relaxed) }
+        renderHTTP2Metrics(&out)
         let r = reloader.lastStatus
         out += "# HELP edge_config_last_reload_success Whether the last reload was accepted.\n# TYPE edge_config_last_reload_success gauge\n"
         out += "edge_config_last_reload_success \(r.ok ? 1 : 0)\n"
