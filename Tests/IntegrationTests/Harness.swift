@@ -645,6 +645,8 @@ struct EdgeOptions {
     var upEndpoints: [String]? = nil
     /// Raw YAML inserted at the start of the route list (`      - match: ...`, 6-space indent).
     var extraRoutes: String = ""
+    /// Raw YAML lines added to listener `web` after its `http:` block (4-space indent), e.g. `    http2: { cleartext: true }`.
+    var listenerExtra: [String] = []
 }
 
 // MARK: - The harness
@@ -752,6 +754,7 @@ final class EdgeHarness {
             "      body_timeout: 60s",
         ]
         if let mb = o.maxBody { y.append("      max_body: \(mb)") }
+        y += o.listenerExtra
         y.append("    routes:")
         if !o.extraRoutes.isEmpty { y.append(o.extraRoutes) }
         y += [
