@@ -133,6 +133,10 @@ extension Reactor {
         let i = Int(c)
         if socks[i].closing { return }
         http2.conns[i].progressMs = nowMs
+        if http2.conns[i].closeWhenFlushed && socks[i].segCount == 0 && !socks[i].sendInFlight {
+            h2Linger(c)
+            return
+        }
         h2Flush(c)
     }
 
