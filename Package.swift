@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "EdgeTestSupport", dependencies: ["Edge", "Protocols"]),
         .testTarget(name: "ProtocolsTests", dependencies: ["Protocols"]),
         .testTarget(name: "EdgeTests", dependencies: ["Edge"]),
-        .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["upstream.py", "l4tools.py", "recorder.py", "faults.py"]),
+        .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["upstream.py", "l4tools.py", "recorder.py", "faults.py", "h2probe.py"]),
     ],
     swiftLanguageModes: [.v6]
 )
