@@ -540,6 +540,7 @@ extension Reactor {
         let i = Int(c)
         let xi = Int(x)
         let t = http2
+        h2ReleaseWindow(x)
         let u = exchanges[xi].upstream
         if u >= 0 {
             exchanges[xi].upstream = -1
@@ -562,6 +563,16 @@ extension Reactor {
         if let s = t.conns[i].session { _ = nghttp2_session_set_stream_user_data(s, t.streams[xi].id, nil) }
         t.streams[xi] = H2Stream()
         freeExchange(ExchangeID(raw: x))
+    }
+
+    /// Request bytes that will never reach an upstream now leave the windows
+    /// too (else the connection window would shrink for good).
+    func h2ReleaseWindow(_ x: Int32) {
+        let xi = Int(x)
+        let n = http2.streams[xi].unconsumed
+        guard n > 0, let s = http2.conns[Int(exchanges[xi].client)].session else { return }
+        http2.streams[xi].unconsumed = 0
+        if nghttp2_session_consume(s, http2.streams[xi].id, n) != 0 { _ = nghttp2_session_consume_connection(s, n) }
     }
 
     func h2CloseAllStreams(_ c: Int32) {

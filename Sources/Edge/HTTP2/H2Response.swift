@@ -326,6 +326,7 @@ extension Reactor {
     /// sent yet, else RST_STREAM (the connection and its other streams go on).
     func h2FailStream(_ x: Int32, _ status: UInt16, _ reason: StaticString, cause: StaticString?) {
         let xi = Int(x)
+        h2ReleaseWindow(x)
         let u = exchanges[xi].upstream
         if u >= 0 {
             exchanges[xi].upstream = -1
