@@ -78,6 +78,20 @@ final class HTTP2Tests: EdgeTestCase {
         XCTAssertGreaterThanOrEqual(m.filter { $0.key.hasPrefix("edge_http2_streams_total") }.values.reduce(0, +), 2040)
     }
 
+    /// Edge's own errors on a gRPC request are gRPC statuses (HTTP 200, grpc-status).
+    func testGRPCErrorsAreGRPCStatuses() throws {
+        let h = try startH2()
+        let headers = [[":method", "POST"], [":scheme", "http"], [":authority", "127.0.0.1"], [":path", "/refused/pkg.Svc/Call"],
+                       ["content-type", "application/grpc"], ["te", "trailers"]]
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: headers), as: UTF8.self)
+        let r = try probe(["request", "--port", String(h.listenPort), "--headers", json, "--body", "\u{0}\u{0}\u{0}\u{0}\u{0}"])
+        XCTAssertEqual(r["status"] as? Int, 200, "\(r)")
+        let fields = (r["headers"] as? [[String]]) ?? []
+        XCTAssertTrue(fields.contains(["grpc-status", "14"]), "no endpoint → UNAVAILABLE: \(r)")
+        XCTAssertTrue(fields.contains(["x-edge-error", "upstream_connect_refused"]), "\(r)")
+        assertStillServesH2(h)
+    }
+
     /// Each abuse pattern: GOAWAY ENHANCE_YOUR_CALM (11) on the abusive
     /// connection, its counter in /metrics, and a normal client served after.
     func testAttacksEndWithGoAwayEnhanceYourCalm() throws {
@@ -196,6 +210,24 @@ final class HTTP2TranslationTests: XCTestCase {
             XCTAssertEqual(up.requests.map(\.line), [], "\(name): reached the upstream: \(up.excerpts)")
             XCTAssertEqual(up.newBytes, 0, "\(name): bytes reached the upstream: \(up.excerpts)")
         }
+    }
+
+    /// A client that opens a zero window never takes its response: after
+    /// body_timeout (3 s here) without progress the connection gets GOAWAY
+    /// ENHANCE_YOUR_CALM and closes; other clients are served meanwhile.
+    func testZeroWindowStallEndsWithGoAway() throws {
+        let w = try SmugglingWorld()
+        w.listenerExtra = "    http2: { cleartext: true }"
+        world = w
+        try w.start()
+        let r = try runCommand(try Paths.require("python3"), [HTTP2Tests.probeScript, "attack", "--port", String(w.listenPort),
+                                                              "--kind", "zero_window", "--seconds", "12"], timeout: 30)
+        let j = try XCTUnwrap(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any], r.stdoutText + r.stderr)
+        XCTAssertEqual(j["goaway"] as? Int, 11, "\(j)")
+        XCTAssertEqual(j["closed"] as? Bool, true, "\(j)")
+        XCTAssertEqual(j["data_frames"] as? Int, 0, "no DATA may be sent into a zero window: \(j)")
+        let ok = try request(w, base("GET", "/after"))
+        XCTAssertEqual(ok["status"] as? Int, 200, "\(ok)")
     }
 
     /// `Upgrade: h2c` on HTTP/1.1 is neither honoured nor forwarded.

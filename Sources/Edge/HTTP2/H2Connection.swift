@@ -359,8 +359,8 @@ extension Reactor {
                 h2GoAway(c, NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
                 h2Flush(c)
                 if !socks[i].closing && !socks[i].lingering {
-                    // Output may be stuck behind the client's TCP window too.
-                    closeSock(c)
+                    // Output may be stuck behind the client's TCP window too: close soon regardless.
+                    scheduleTimer(c, .clientLinger, afterMs: 1000)
                 }
             } else {
                 http2.conns[i].progressMs = nowMs
