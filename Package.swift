@@ -56,7 +56,7 @@ let package = Package(
         // Fuzz and microbenchmark shims (FuzzEntry, MicroBench*): the public
         // surface Fuzz/ and Benchmarks/Micro drive Edge through. Reaches Edge's
         // internals through `package` access (same package), never `public`.
-        .target(name: "EdgeTestSupport", dependencies: ["Edge", "Protocols"]),
+        .target(name: "EdgeTestSupport", dependencies: ["Edge", "Protocols", "CNGHTTP2"]),
         .testTarget(name: "ProtocolsTests", dependencies: ["Protocols"]),
         .testTarget(name: "EdgeTests", dependencies: ["Edge"]),
         .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["upstream.py", "l4tools.py", "recorder.py", "faults.py", "h2probe.py"]),

@@ -27,6 +27,7 @@ let package = Package(
         .executableTarget(name: "FuzzChunked", dependencies: ["FuzzSupport", .product(name: "Protocols", package: "Edge")]),
         .executableTarget(name: "FuzzProxyProtocol", dependencies: ["FuzzSupport", .product(name: "Protocols", package: "Edge")]),
         .executableTarget(name: "FuzzConfig", dependencies: ["CNoDNS", .product(name: "EdgeTestSupport", package: "Edge")]),
+        .executableTarget(name: "FuzzHTTP2", dependencies: [.product(name: "EdgeTestSupport", package: "Edge")]),
     ],
     swiftLanguageModes: [.v6]
 )
