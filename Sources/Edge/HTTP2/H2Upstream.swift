@@ -57,6 +57,12 @@ extension Reactor {
     func h2UpstreamTimer(_ u: Int32, _ kind: TimerKind) {
         let x = socks[Int(u)].exchange
         let c = exchanges[Int(x)].client
+        if kind == .upstreamBody && socks[Int(u)].inHead >= 0 {
+            // Bytes wait here for the client (its window): the upstream is not
+            // the slow one; the client side's stall timer judges the client.
+            scheduleTimer(u, .upstreamBody, afterMs: Int64(listenerSettings(c).bodyTimeoutMs))
+            return
+        }
         stats.bump(stats.upstreamErrors)
         switch kind {
         case .upstreamConnect: h2FailStream(x, 504, "upstream connect timed out", cause: "upstream_connect_timeout")
