@@ -246,3 +246,39 @@ final class HTTP2TranslationTests: XCTestCase {
         XCTAssertEqual(up.requests.first?.values("http2-settings"), [], "HTTP2-Settings must not be forwarded")
     }
 }
+
+/// Heap allocations per proxied HTTP/2 request (LD_PRELOAD counter, as for
+/// HTTP/1.1): reported, and bounded. nghttp2 allocates per stream (its stream
+/// object, the header copies it makes on submit, HPACK buffers) through the
+/// per-worker accounting allocator; Edge's own glue allocates nothing per request.
+final class HTTP2AllocationTests: EdgeTestCase {
+    func testAllocationsPerH2Request() throws {
+        let libDir = try Paths.makeTempDir("alloc-h2")
+        addTeardownBlock { try? FileManager.default.removeItem(at: libDir) }
+        var o = EdgeOptions()
+        o.environment["LD_PRELOAD"] = try PerformanceTests.buildAllocCounter(in: libDir)
+        o.listenerExtra = ["    http2: { cleartext: true }"]
+        let h = try startEdge(o)
+        let h2load = try Paths.require("h2load")
+        func count() throws -> Double {
+            guard let v = EdgeHarness.parseMetrics(try h.metricsText())["edge_heap_allocations_total"] else {
+                throw HarnessError("edge_heap_allocations_total missing although alloc_count.so is preloaded")
+            }
+            return v
+        }
+        func load(_ n: Int) throws {
+            let r = try runCommand(h2load, ["-n", String(n), "-c", "1", "-m", "10", "-T", "30", "http://127.0.0.1:\(h.listenPort)/conn"], timeout: 90)
+            guard r.stdoutText.contains("\(n) succeeded, 0 failed") else { throw HarnessError("h2load: \(r.stdoutText) \(r.stderr)") }
+        }
+        try load(2_000)  // warm-up: tables, pools, buffers
+        let a = try count()
+        let b = try count()
+        let n = 10_000
+        try load(n)
+        let d = try count()
+        let perRequest = (d - b - (b - a)) / Double(n)
+        print(String(format: "allocations: %.2f per proxied HTTP/2 request (%.0f over %d, one connection, -m10)", perRequest, d - b - (b - a), n))
+        XCTAssertGreaterThan(a, 0)
+        XCTAssertLessThanOrEqual(perRequest, 8, "heap allocations per HTTP/2 request grew")
+    }
+}
