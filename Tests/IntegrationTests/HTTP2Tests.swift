@@ -78,6 +78,16 @@ final class HTTP2Tests: EdgeTestCase {
         XCTAssertGreaterThanOrEqual(m.filter { $0.key.hasPrefix("edge_http2_streams_total") }.values.reduce(0, +), 2040)
     }
 
+    /// Per-stream backpressure: a stream whose window the client never opens
+    /// gets exactly its window, and another stream on the connection completes.
+    func testSlowStreamDoesNotStallOthers() throws {
+        let h = try startH2()
+        let r = try probe(["slow_stream", "--port", String(h.listenPort), "--seconds", "10"])
+        XCTAssertEqual(r["fast_status"] as? Int, 200, "\(r)")
+        XCTAssertEqual(r["fast_done"] as? Bool, true, "the second stream stalled behind the slow one: \(r)")
+        XCTAssertEqual(r["slow_bytes"] as? Int, 65_535, "the slow stream must get exactly its initial window: \(r)")
+    }
+
     /// Edge's own errors on a gRPC request are gRPC statuses (HTTP 200, grpc-status).
     func testGRPCErrorsAreGRPCStatuses() throws {
         let h = try startH2()

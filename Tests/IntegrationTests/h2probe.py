@@ -92,6 +92,49 @@ def request_mode(a):
     print(json.dumps(out))
 
 
+def slow_stream_mode(a):
+    """Stream 1 asks for a large body and never opens its stream window (only
+    the connection window is kept open); stream 3 must still complete."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    s = socket.create_connection(("127.0.0.1", a.port), timeout=a.seconds)
+    conn.initiate_connection()
+    hdr = lambda p: [(":method", "GET"), (":scheme", "http"), (":authority", "127.0.0.1"), (":path", p)]
+    conn.send_headers(1, hdr("/bytes?n=2000000"), end_stream=True)
+    s.sendall(conn.data_to_send())
+    time.sleep(0.3)
+    conn.send_headers(3, hdr("/echo"), end_stream=True)
+    s.sendall(conn.data_to_send())
+    out = {"slow_bytes": 0, "fast_status": None, "fast_done": False}
+    deadline = time.time() + a.seconds
+    while not out["fast_done"] and time.time() < deadline:
+        try:
+            data = s.recv(65536)
+        except socket.timeout:
+            break
+        if not data:
+            break
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == 3:
+                out["fast_status"] = int(dict(ev.headers)[":status"])
+            elif isinstance(ev, h2.events.DataReceived):
+                if ev.stream_id == 1:
+                    out["slow_bytes"] += len(ev.data)
+                    if ev.flow_controlled_length:
+                        conn.increment_flow_control_window(ev.flow_controlled_length)  # connection only
+                else:
+                    conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == 3:
+                out["fast_done"] = True
+        pending = conn.data_to_send()
+        if pending:
+            s.sendall(pending)
+    s.close()
+    print(json.dumps(out))
+
+
 def hpack_literal(name, value):
     """Literal header field without indexing, new name (RFC 7541 §6.2.2), short strings."""
     def s(b):
@@ -199,8 +242,13 @@ def main():
     t.add_argument("--kind", required=True)
     t.add_argument("--count", type=int, default=5000)
     t.add_argument("--seconds", type=float, default=10)
+    w = sub.add_parser("slow_stream")
+    w.add_argument("--port", type=int, required=True)
+    w.add_argument("--seconds", type=float, default=10)
     a = p.parse_args()
-    if a.mode == "request":
+    if a.mode == "slow_stream":
+        slow_stream_mode(a)
+    elif a.mode == "request":
         request_mode(a)
     else:
         attack_mode(a)
