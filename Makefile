@@ -33,6 +33,8 @@ deps:
 	dpkg -s liburing-dev >/dev/null 2>&1 || [ -f /usr/include/liburing.h ] || missing="$$missing liburing-dev"; \
 	dpkg -s libpcre2-dev >/dev/null 2>&1 || [ -f /usr/include/pcre2.h ] || missing="$$missing libpcre2-dev"; \
 	dpkg -s libssl-dev >/dev/null 2>&1 || [ -f /usr/include/openssl/ssl.h ] || missing="$$missing libssl-dev"; \
+	dpkg -s libnghttp2-dev >/dev/null 2>&1 || [ -f /usr/include/nghttp2/nghttp2.h ] || missing="$$missing libnghttp2-dev"; \
+	command -v h2load >/dev/null 2>&1 || missing="$$missing nghttp2-client"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v curl  >/dev/null 2>&1 || missing="$$missing curl"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
@@ -57,6 +59,7 @@ deps:
 	@python3 -c 'import websockets' 2>/dev/null || python3 -m pip install --quiet websockets
 	@python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install --quiet prometheus_client
 	@python3 -c 'import jwt, cryptography' 2>/dev/null || python3 -m pip install --quiet PyJWT cryptography
+	@python3 -c 'import h2' 2>/dev/null || python3 -m pip install --quiet h2
 
 build:
 	$(SWIFT) build -c release --product edge

@@ -30,6 +30,7 @@ let package = Package(
         .executableTarget(name: "FuzzConfig", dependencies: ["CNoDNS", .product(name: "EdgeTestSupport", package: "Edge")]),
         .executableTarget(name: "FuzzJWT", dependencies: [.product(name: "EdgeTestSupport", package: "Edge")]),
         .executableTarget(name: "FuzzHMAC", dependencies: [.product(name: "EdgeTestSupport", package: "Edge")]),
+        .executableTarget(name: "FuzzHTTP2", dependencies: [.product(name: "EdgeTestSupport", package: "Edge")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -650,6 +650,8 @@ struct EdgeOptions {
     var extraTopLevel: String = ""
     /// Headers sent with the readiness probe (an admin token with auth_reads).
     var readyHeaders: [String] = []
+    /// Raw YAML lines added to listener `web` after its `http:` block (4-space indent), e.g. `    http2: { cleartext: true }`.
+    var listenerExtra: [String] = []
 }
 
 // MARK: - The harness
@@ -760,6 +762,7 @@ final class EdgeHarness {
             "      body_timeout: 60s",
         ]
         if let mb = o.maxBody { y.append("      max_body: \(mb)") }
+        y += o.listenerExtra
         y.append("    routes:")
         if !o.extraRoutes.isEmpty { y.append(o.extraRoutes) }
         y += [

@@ -644,6 +644,8 @@ final class SmugglingWorld {
     private var cursors: [String: Int] = [:]
     /// Connections that ended with an (allowed) incomplete request.
     private var finished: Set<String> = []
+    /// Raw YAML lines (4-space indent) added to listener `web`, e.g. `    http2: { cleartext: true }`.
+    var listenerExtra = ""
 
     static var recorderScript: String {
         Paths.repoRoot.appendingPathComponent("Tests/IntegrationTests/recorder.py").path
@@ -678,6 +680,7 @@ final class SmugglingWorld {
               header_timeout: 3s
               idle_timeout: 20s
               body_timeout: 3s
+        \(listenerExtra)
             routes:
               - match: { host: "b.example" }
                 direct_response:

@@ -4,7 +4,7 @@ import Protocols
 extension ConfigLoader {
     static let listenerFields = ["name", "address", "protocol", "routes", "cluster", "http",
                                  "proxy_protocol", "proxy_protocol_timeout", "tcp", "udp",
-                                 "max_connections", "max_connections_per_ip", "tls", "policies"]
+                                 "max_connections", "max_connections_per_ip", "tls", "policies", "http2"]
     static let tcpFields = ["idle_timeout", "relay", "splice_after", "sni_timeout"]
     static let udpFields = ["session_timeout", "max_sessions"]
     static let httpFields = ["max_request_line", "max_header_bytes", "max_headers", "max_body",
@@ -53,6 +53,11 @@ extension ConfigLoader {
         if let n = m.optional("http") {
             guard proto == .http || proto == .https else { throw n.error("'http' settings apply to protocol http and https listeners only") }
             http = try parseHTTPSettings(n)
+        }
+        var http2 = HTTP2Settings()
+        if let n = m.optional("http2") {
+            guard proto == .http else { throw n.error("'http2' settings apply to protocol http listeners only") }
+            http2 = try parseHTTP2Settings(n, maxHeaderBytes: http.limits.maxHeaderBytes)
         }
         var acceptsProxy = false
         if let n = m.optional("proxy_protocol") {
@@ -145,6 +150,7 @@ extension ConfigLoader {
         }
         var l = ListenerConfig(name: name, address: address, proto: proto, routes: routes, http: http, location: node.location)
         l.tls = tls
+        l.http2 = http2
         l.acceptsProxyProtocol = acceptsProxy
         l.proxyProtocolTimeoutMs = proxyTimeout
         l.maxConnections = maxConnections

@@ -109,6 +109,8 @@ package struct ListenerConfig: Sendable {
     var proto: ListenerProtocol
     var routes: [RouteConfig]
     var http = HTTPListenerSettings()
+    /// `http2: { cleartext: true, ... }` (see HTTP2/HTTP2Settings.swift).
+    var http2 = HTTP2Settings()
     var location: SourceLocation
     /// `protocol: tcp`: the cluster every connection is relayed to.
     var streamCluster: String? = nil

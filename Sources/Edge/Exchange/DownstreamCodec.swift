@@ -7,6 +7,9 @@ import Protocols
 /// framing the same calls into its own frames.
 enum DownstreamCodec: UInt8 {
     case h1
+    /// An HTTP/2 stream (HTTP2/): its upstream events go to the h2 glue
+    /// directly (`h2Serves`), so these cases only cover what reaches here generically.
+    case h2
 }
 
 extension Reactor {
@@ -15,6 +18,7 @@ extension Reactor {
     @inline(__always) func downstreamSendHead(_ xi: Int, _ head: inout ResponseHead, _ buf: UnsafeRawBufferPointer, interim: Bool) -> Bool {
         switch exchanges[xi].codec {
         case .h1: return writeResponseHead(to: exchanges[xi].client, &head, buf, interim: interim)
+        case .h2: return interim || h2SubmitUpstreamHead(Int32(xi), &head, buf, hasBody: !exchanges[xi].response.done)
         }
     }
 
@@ -24,6 +28,7 @@ extension Reactor {
     @inline(__always) func downstreamSendData(_ xi: Int, from u: Int32) -> HTTP1Error? {
         switch exchanges[xi].codec {
         case .h1: return pumpBody(from: u, to: exchanges[xi].client, state: &exchanges[xi].response)
+        case .h2: h2Flush(exchanges[xi].client); return nil  // the data provider pulls the bytes
         }
     }
 
@@ -31,7 +36,7 @@ extension Reactor {
     /// body, which `downstreamSendData` already passed on, so nothing is left to send.
     @inline(__always) func downstreamSendTrailers(_ xi: Int) {
         switch exchanges[xi].codec {
-        case .h1: return
+        case .h1, .h2: return
         }
     }
 
@@ -39,6 +44,7 @@ extension Reactor {
     @inline(__always) func downstreamPush(_ xi: Int) {
         switch exchanges[xi].codec {
         case .h1: flush(exchanges[xi].client)
+        case .h2: h2Flush(exchanges[xi].client)
         }
     }
 
@@ -48,6 +54,7 @@ extension Reactor {
     @inline(__always) func downstreamEnd(_ xi: Int) {
         switch exchanges[xi].codec {
         case .h1: maybeFinishExchange(exchanges[xi].client)
+        case .h2: return  // nghttp2 closes the stream once its last frame is out
         }
     }
 
@@ -62,6 +69,9 @@ extension Reactor {
             exchanges[xi].keepAlive = false
             exchanges[xi].phase = .closing
             lingerIfDrained(c)
+        case .h2:
+            h2Reset(Int32(xi), 2)  // INTERNAL_ERROR; the connection goes on
+            h2Flush(exchanges[xi].client)
         }
     }
 }

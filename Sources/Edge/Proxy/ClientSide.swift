@@ -7,6 +7,7 @@ import Protocols
 /// lingering close). Runs on the reactor thread; no allocation.
 extension Reactor {
     func clientReadable(_ c: Int32) {
+        if socks[Int(c)].http2 { h2Readable(c); return }
         let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
         while !socks[i].closing {
@@ -30,6 +31,8 @@ extension Reactor {
                         continue
                     }
                 }
+                // `http2: { cleartext: true }`: a client preface turns the connection into HTTP/2.
+                if socks[i].requestsOnConnection == 0 && h2TakeOver(c) { return }
                 if !readRequestHead(c) { return }
             case .proxying:
                 pumpRequestBody(c)
@@ -59,6 +62,7 @@ extension Reactor {
     }
 
     func clientWritable(_ c: Int32) {
+        if socks[Int(c)].http2 { h2Writable(c); return }
         let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
         if socks[i].closing { return }

@@ -96,7 +96,8 @@ extension Reactor {
         }
         // Upgrade (WebSocket...) passes through for bodiless requests; the
         // connection turns raw only if the upstream really answers 101.
-        let upgrading = head.wantsUpgrade && head.framing == .none
+        // `Upgrade: h2c` is never honoured nor forwarded (h2c smuggling, RFC 9113 §3.1).
+        let upgrading = head.wantsUpgrade && head.framing == .none && !upgradeNamesH2c(buf, count: head.headerCount)
         exchanges[xi].upgradeRequested = upgrading
         if upgrading {
             for k in 0..<head.headerCount where headerTable[k].kind == .upgrade {

@@ -98,6 +98,8 @@ extension Reactor {
         let kind = socks[i].timer
         socks[i].timer = .none
         if socks[i].closing || socks[i].kind == .free { return }
+        if socks[i].http2 { h2Timer(slot, kind); return }
+        if socks[i].kind == .upstream && h2Serves(slot) && kind != .upstreamIdle { h2UpstreamTimer(slot, kind); return }
         switch kind {
         case .none:
             return

@@ -59,6 +59,7 @@ extension Reactor {
         let xi = Int(socks[Int(u)].exchange)
         let i = Int(u)
         if socks[i].closing { return }
+        if h2Serves(u) { h2UpstreamConnected(u, res); return }
         let c = clientOf(u)
         if res < 0 {
             stats.bump(stats.upstreamErrors)
@@ -102,6 +103,7 @@ extension Reactor {
     }
 
     func upstreamWritable(_ u: Int32) {
+        if h2Serves(u) { h2UpstreamWritable(u); return }
         let xi = Int(socks[Int(u)].exchange)
         let c = clientOf(u)
         guard c >= 0 else { return }
@@ -120,6 +122,7 @@ extension Reactor {
         let ui = Int(u)
         if socks[ui].relayPending { checkRelayReady(u); return }
         if socks[ui].mirror { mirrorAnswered(u); return }
+        if h2Serves(u) { h2UpstreamReadable(u); return }
         let c = clientOf(u)
         if c < 0 {
             // Idle pooled connection: data or EOF means it is no longer usable.
@@ -267,6 +270,7 @@ extension Reactor {
     }
 
     func upstreamFailed(_ u: Int32, sendError: Int32) {
+        if h2Serves(u) { h2UpstreamFailed(u); return }
         let xi = Int(socks[Int(u)].exchange)
         let c = clientOf(u)
         guard c >= 0 else { closeSock(u); return }

@@ -81,6 +81,8 @@ final class Reactor {
     var tls: TLSTable
     /// Access-log and metrics records per exchange (Observability/ExchangeRecording.swift).
     var exchangeLog: ExchangeLog
+    /// HTTP/2 tables, made on this worker's first HTTP/2 connection (HTTP2/H2Request.swift).
+    var http2Storage: HTTP2Tables? = nil
 
     init(index: Int, publisher: SnapshotPublisher, runtime: RuntimeConfig, maxHeaderBytes: Int, stats: WorkerStats,
          admission: Admission) throws {
@@ -317,6 +319,7 @@ final class Reactor {
         if socks[i].kind == .upstream && !socks[i].connected && socks[i].ops > 0 { cancelOp(.connect, slot) }
         releaseInput(slot)
         if !socks[i].sendInFlight { releaseSegments(slot) }
+        if socks[i].http2 { h2ConnectionClosing(slot) }
         if socks[i].kind == .client { obsEnd(Int(socks[i].exchange)); releaseExchangeBuffers(slot); endExchangeView(slot) }
         maybeFree(slot)
     }

@@ -113,4 +113,6 @@ struct Sock {
     var isStream = false
     /// SNI routing and copy relay state (Stream/SNIRouting.swift, Stream/CopyRelay.swift).
     var stream = StreamRelayState()
+    /// The connection speaks HTTP/2 (state in `Reactor.http2`, HTTP2/).
+    var http2 = false
 }

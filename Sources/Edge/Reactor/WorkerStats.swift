@@ -53,6 +53,8 @@ struct WorkerStats: @unchecked Sendable {
     let cpu = UnsafeAtomic<Int>.create(-1)
     /// Metrics shard and access-log ring of this worker (Observability/), set before it starts.
     var telemetry = WorkerTelemetry()
+    /// HTTP/2 counters (HTTP2/HTTP2Stats.swift).
+    let http2 = HTTP2Stats()
 
     @inline(__always) func bump(_ a: UnsafeAtomic<Int>, _ by: Int = 1) {
         a.wrappingIncrement(by: by, ordering: .relaxed)

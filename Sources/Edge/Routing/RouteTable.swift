@@ -141,6 +141,8 @@ package struct CompiledListener {
     /// Metrics id of "no route matched" on this listener, and the listener's name for the access log.
     var unmatchedMetricsId: Int32 = 0
     var label: StaticBytes = .empty
+    /// HTTP/2 on this listener (HTTP2/HTTP2Settings.swift).
+    var http2 = CompiledHTTP2()
 }
 
 package struct CompiledEndpoint {

@@ -43,6 +43,7 @@ package enum RouteTableCompiler {
                 cl.tlsMaxHandshakes = Int32(clamping: t.maxHandshakes)
             }
             c.label(listener: &cl, l, firstRoute: first)
+            cl.http2 = CompiledHTTP2(l.http2)
             c.parts.listeners.append(cl)
         }
         let table = RouteTable(parts: c.parts, index: index, arena: c.arena, generation: generation, workerSlots: workers)
