@@ -48,7 +48,7 @@ final class ConfigLoaderHTTP2Tests: XCTestCase {
         clusters:
           - { name: pg, endpoints: ["127.0.0.1:5433"] }
         """, file: "edge.yaml")) {
-            XCTAssertTrue("\($0)".contains("'http2' settings apply to protocol http listeners only"), "\($0)")
+            XCTAssertTrue("\($0)".contains("'http2' settings apply to protocol http and https listeners only"), "\($0)")
         }
     }
 }

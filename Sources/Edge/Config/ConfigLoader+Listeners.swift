@@ -56,7 +56,7 @@ extension ConfigLoader {
         }
         var http2 = HTTP2Settings()
         if let n = m.optional("http2") {
-            guard proto == .http else { throw n.error("'http2' settings apply to protocol http listeners only") }
+            guard proto == .http || proto == .https else { throw n.error("'http2' settings apply to protocol http and https listeners only") }
             http2 = try parseHTTP2Settings(n, maxHeaderBytes: http.limits.maxHeaderBytes)
         }
         var acceptsProxy = false

@@ -33,7 +33,7 @@ extension ConfigLoader {
     static let tlsCertificateFields = ["cert", "key", "server_names"]
     static let tlsClientAuthFields = ["ca", "mode"]
     /// ALPN protocols a listener may offer today (h2 joins with HTTP/2).
-    static let supportedALPN = ["http/1.1"]
+    static let supportedALPN = ["h2", "http/1.1"]
 
     /// The `tls` block: required on https listeners, refused elsewhere.
     static func parseListenerTLS(_ m: ConfigMapping, proto: ListenerProtocol, node: ConfigNode, acceptsProxy: Bool) throws(ConfigError) -> TLSListenerConfig? {

@@ -61,7 +61,8 @@ extension Reactor {
     /// (HTTP/2 now, or waiting for the rest of a preface).
     func h2TakeOver(_ c: Int32) -> Bool {
         let i = Int(c)
-        guard listenerSettings(c).http2.cleartext, socks[i].inHead >= 0 else { return false }
+        let negotiated = socks[i].transport == .tls && tls.sessions[i].alpnH2
+        guard listenerSettings(c).http2.cleartext || negotiated, socks[i].inHead >= 0 else { return false }
         let buf = buffers.bytes(socks[i].inHead)
         let n = min(buf.count, h2Preface.utf8CodeUnitCount)
         for k in 0..<n where buf[k] != h2Preface.utf8Start[k] { return false }

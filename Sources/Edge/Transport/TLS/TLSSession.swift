@@ -25,6 +25,8 @@ struct TLSSession {
     var cipherBytes: Int32 = 0
     /// Bytes of this slot's X-Forwarded-Client-Cert value (0: no verified client certificate).
     var xfccLength: Int32 = 0
+    /// ALPN chose "h2": the connection is HTTP/2 from its first bytes (HTTP2/H2Connection.swift).
+    var alpnH2 = false
 }
 
 /// The reactor's TLS slab: sessions and X-Forwarded-Client-Cert values by

@@ -146,6 +146,7 @@ extension Reactor {
         if let ssl = tls.sessions[i].ssl {
             if edge_SSL_session_reused(ssl) == 1 { stats.bump(stats.tlsResumed) }
             recordClientCertificate(slot, ssl)
+            tls.sessions[i].alpnH2 = TLSTransportALPN.choseH2(ssl)
         }
         // From here on the request-head timeout applies, as on a plain listener.
         scheduleTimer(slot, .clientHeader, afterMs: Int64(listenerSettings(slot).headerTimeoutMs))
@@ -369,5 +370,16 @@ extension Reactor {
             if ch != p[j] { return false }
         }
         return true
+    }
+}
+
+/// Which protocol ALPN settled on.
+enum TLSTransportALPN {
+    static func choseH2(_ ssl: OpaquePointer) -> Bool {
+        var data: UnsafePointer<UInt8>? = nil
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &data, &length)
+        guard length == 2, let d = data else { return false }
+        return d[0] == 0x68 && d[1] == 0x32  // "h2"
     }
 }
