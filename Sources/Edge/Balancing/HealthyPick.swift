@@ -68,13 +68,7 @@ extension ReactorBalancer {
     private mutating func consistentHashUsable(_ cluster: Int32, _ s: ClusterState, _ request: UnsafePointer<RequestView>?) -> Int32 {
         let first = Int(s.first), count = Int(s.count)
         guard let request else { return scanUsable(first, count, from: Int(random(s.count))) }
-        let found: UnsafeRawBufferPointer?
-        switch s.hashSource {
-        case .clientIP: found = nil
-        case .header: found = HashKey.headerValue(request, lowerName: s.hashName)
-        case .cookie: found = HashKey.cookieValue(request, name: s.hashName)
-        }
-        let key = found ?? request.pointee.clientIP
+        let key = s.hashKey(request)
         if key.count == 0 { return scanUsable(first, count, from: Int(random(s.count))) }
         let h = HashKey.hash(key)
         if s.maglevCount > 0 {

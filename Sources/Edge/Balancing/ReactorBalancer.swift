@@ -250,13 +250,7 @@ package struct ReactorBalancer {
     @inline(__always)
     private func consistentHash(_ cluster: Int32, _ s: ClusterState, _ request: UnsafePointer<RequestView>?) -> Int32 {
         guard let request else { return cycle(cluster) }
-        let found: UnsafeRawBufferPointer?
-        switch s.hashSource {
-        case .clientIP: found = nil
-        case .header: found = HashKey.headerValue(request, lowerName: s.hashName)
-        case .cookie: found = HashKey.cookieValue(request, name: s.hashName)
-        }
-        let key = found ?? request.pointee.clientIP
+        let key = s.hashKey(request)
         if key.count == 0 { return cycle(cluster) }
         let h = HashKey.hash(key)
         if s.maglevCount > 0 {
@@ -272,3 +266,17 @@ package struct ReactorBalancer {
 /// not turn into a negative load that attracts all traffic).
 @inline(__always)
 private func load(_ active: UnsafePointer<Int32>, _ i: Int) -> Int64 { Int64(max(0, active[i])) }
+
+extension ReactorBalancer.ClusterState {
+    /// The request's consistent-hash key: the configured header or cookie,
+    /// falling back to the client IP when the request lacks it.
+    @inline(__always) func hashKey(_ request: UnsafePointer<RequestView>) -> UnsafeRawBufferPointer {
+        let found: UnsafeRawBufferPointer?
+        switch hashSource {
+        case .clientIP: found = nil
+        case .header: found = HashKey.headerValue(request, lowerName: hashName)
+        case .cookie: found = HashKey.cookieValue(request, name: hashName)
+        }
+        return found ?? request.pointee.clientIP
+    }
+}

@@ -2,24 +2,8 @@
 /// built from the running (last accepted) config. Secrets never appear: the
 /// admin token shows only where it comes from.
 enum AdminInspect {
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    /// The same RFC 8259 escaping as the JSON log lines.
+    static func quote(_ s: String) -> String { JSONLogHandler.quote(s) }
 
     static func object(_ pairs: [(String, String)]) -> String {
         "{" + pairs.map { "\(quote($0.0)):\($0.1)" }.joined(separator: ",") + "}"

@@ -14,16 +14,7 @@ extension Reactor {
             w.bytes(op.literal.base, op.literal.count)
             guard let field = op.field else { continue }
             switch field {
-            case .time:
-                var ts = timespec()
-                clock_gettime(CLOCK_REALTIME, &ts)
-                if format.json { w.byte(0x22) }
-                w.rfc3339(seconds: Int64(ts.tv_sec), millis: Int64(ts.tv_nsec) / 1_000_000)
-                if format.json { w.byte(0x22) }
-            case .requestId: string(&w, format.json, text + ExchangeLog.idOffset, Int(r.idLength))
-            case .client:
-                let ip = clientAddressText(ex.client)
-                string(&w, format.json, ip.baseAddress?.assumingMemoryBound(to: UInt8.self), ip.count)
+            case .time, .requestId, .client: writeSharedField(&w, field, r, ex, format.json, text: text)
             case .listener:
                 let l = Int(ex.listener)
                 if l >= 0 && l < view.listeners.count { string(&w, format.json, view.listeners[l].label) } else { null(&w, format.json) }
@@ -76,16 +67,7 @@ extension Reactor {
             w.bytes(op.literal.base, op.literal.count)
             guard let field = op.field else { continue }
             switch field {
-            case .time:
-                var ts = timespec()
-                clock_gettime(CLOCK_REALTIME, &ts)
-                if format.json { w.byte(0x22) }
-                w.rfc3339(seconds: Int64(ts.tv_sec), millis: Int64(ts.tv_nsec) / 1_000_000)
-                if format.json { w.byte(0x22) }
-            case .requestId: string(&w, format.json, text + ExchangeLog.idOffset, Int(r.idLength))
-            case .client:
-                let ip = clientAddressText(ex.client)
-                string(&w, format.json, ip.baseAddress?.assumingMemoryBound(to: UInt8.self), ip.count)
+            case .time, .requestId, .client: writeSharedField(&w, field, r, ex, format.json, text: text)
             case .listener: let (p, n) = streamName(xi, 0); string(&w, format.json, p, n)
             case .cluster: let (p, n) = streamName(xi, 1); string(&w, format.json, p, n)
             case .endpoint:
@@ -104,6 +86,24 @@ extension Reactor {
             case .route, .method, .authority, .path, .status, .firstByteMs, .tlsVersion, .sni, .consumer:
                 null(&w, format.json)
             }
+        }
+    }
+
+    /// Fields written alike on HTTP and L4 lines.
+    @inline(__always) private func writeSharedField(_ w: inout LineWriter, _ field: AccessLogField, _ r: ExchangeRecord, _ ex: Exchange,
+                                                    _ json: Bool, text: UnsafeMutablePointer<UInt8>) {
+        switch field {
+        case .time:
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            if json { w.byte(0x22) }
+            w.rfc3339(seconds: Int64(ts.tv_sec), millis: Int64(ts.tv_nsec) / 1_000_000)
+            if json { w.byte(0x22) }
+        case .requestId: string(&w, json, text + ExchangeLog.idOffset, Int(r.idLength))
+        case .client:
+            let ip = clientAddressText(ex.client)
+            string(&w, json, ip.baseAddress?.assumingMemoryBound(to: UInt8.self), ip.count)
+        default: break
         }
     }
 

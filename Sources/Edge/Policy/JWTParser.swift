@@ -54,34 +54,6 @@ struct JWTParts {
     }
 }
 
-enum Base64URL {
-    /// Unpadded base64url (RFC 7515 §2). nil on bad characters or overflow.
-    static func decode(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) -> Int? {
-        guard src.count % 4 != 1 else { return nil }
-        var acc: UInt32 = 0, bits = 0, out = 0
-        for c in src {
-            let v: UInt8
-            switch c {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = c - UInt8(ascii: "A")
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): v = c - UInt8(ascii: "a") + 26
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = c - UInt8(ascii: "0") + 52
-            case UInt8(ascii: "-"): v = 62
-            case UInt8(ascii: "_"): v = 63
-            default: return nil
-            }
-            acc = (acc << 6 | UInt32(v)) & 0xFFFFFF
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                guard out < dst.count else { return nil }
-                dst[out] = UInt8(truncatingIfNeeded: acc >> UInt32(bits))
-                out += 1
-            }
-        }
-        return out
-    }
-}
-
 /// A JSON value found by `JSONMembers`: its kind and its bytes (a string's
 /// bytes exclude the quotes and are still escaped).
 struct JSONValue {

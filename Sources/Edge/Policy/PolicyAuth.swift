@@ -143,37 +143,3 @@ extension Reactor {
         return acl.allowMask == 0 || groups & acl.allowMask != 0
     }
 }
-
-/// RFC 4648 base64 (standard alphabet, padding optional), for Basic credentials.
-enum Base64 {
-    @inline(__always) static func value(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return c - UInt8(ascii: "A")
-        case UInt8(ascii: "a")...UInt8(ascii: "z"): return c - UInt8(ascii: "a") + 26
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0") + 52
-        case UInt8(ascii: "+"): return 62
-        case UInt8(ascii: "/"): return 63
-        default: return nil
-        }
-    }
-
-    /// Decoded length, or nil for bad input or output that would not fit.
-    static func decode(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) -> Int? {
-        var n = src.count
-        while n > 0 && src[n - 1] == UInt8(ascii: "=") { n -= 1 }
-        guard src.count - n <= 2, n % 4 != 1 else { return nil }
-        var acc: UInt32 = 0, bits = 0, out = 0
-        for i in 0..<n {
-            guard let v = value(src[i]) else { return nil }
-            acc = acc << 6 | UInt32(v)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                guard out < dst.count else { return nil }
-                dst[out] = UInt8(truncatingIfNeeded: acc >> UInt32(bits))
-                out += 1
-            }
-        }
-        return out
-    }
-}
