@@ -195,6 +195,14 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(c.listeners[1].http.minBodyRate, 0)
         let noShedding = try ConfigLoader.parse(yaml: "runtime: { max_loop_lag: off }\n" + Self.base, file: "edge.yaml")
         XCTAssertEqual(noShedding.runtime.maxLoopLagMs, 0)
+        XCTAssertEqual(defaults.runtime.trickleReadIntervalMs, 10)
+        let unpaced = try ConfigLoader.parse(yaml: "runtime: { trickle_read_interval: off }\n" + Self.base, file: "edge.yaml")
+        XCTAssertEqual(unpaced.runtime.trickleReadIntervalMs, 0)
+        let paced = try ConfigLoader.parse(yaml: "runtime: { trickle_read_interval: 25ms }\n" + Self.base, file: "edge.yaml")
+        XCTAssertEqual(paced.runtime.trickleReadIntervalMs, 25)
+        XCTAssertThrowsError(try ConfigLoader.parse(yaml: "runtime: { trickle_read_interval: 5s }\n" + Self.base, file: "edge.yaml")) {
+            XCTAssertEqual("\($0)", "edge.yaml:1: runtime.trickle_read_interval: at most 1s (reads of a trickling head wait this long), got 5000ms")
+        }
         XCTAssertThrowsError(try ConfigLoader.parse(yaml: """
         listeners:
           - { name: dns, address: "127.0.0.1:5353", protocol: udp, cluster: api, max_connections_per_ip: 3 }

@@ -108,6 +108,37 @@ final class ClientAbuseTests: EdgeTestCase {
         holders.forEach { $0.close() }
     }
 
+    /// A head sent a byte per packet is read on the pacing tick (one recv per
+    /// `trickle_read_interval`, not per packet) and still completes; the same
+    /// connection then reads its next request as it arrives. Small keep-alive
+    /// requests, each in one packet, are never paced.
+    func testTricklingHeadIsReadPacedAndStillServed() throws {
+        let h = try startCustom(http: "      header_timeout: 30s")
+        let keepAlive = try RawClient(port: h.listenPort, timeout: 5)
+        for _ in 0..<100 {
+            try keepAlive.send("GET /direct HTTP/1.1\r\nHost: a\r\n\r\n")
+            XCTAssertEqual(try keepAlive.readResponse().status, 200)
+        }
+        XCTAssertEqual(try metric(h, "edge_paced_heads_total"), 0, "one-packet heads must never be paced")
+
+        let c = try RawClient(port: h.listenPort, timeout: 10)
+        try c.send("GET /direct HTTP/1.1\r\nHost: a\r\nX-Slow: ")
+        for byte in Array("0123456789abcdefghijklmnopqrstuvwxyz0123".utf8) {
+            try c.send([byte])
+            OS.sleepMs(2)
+        }
+        XCTAssertEqual(try metric(h, "edge_paced_heads_total"), 1, "a head trickled in 40 one-byte packets is paced")
+        try c.send("\r\n\r\n")
+        XCTAssertEqual(try c.readResponse().status, 200)
+        // Paced reading ends with the head: the next request is read at once.
+        let t0 = OS.now()
+        try c.send("GET /direct HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertEqual(try c.readResponse().status, 200)
+        XCTAssertLessThan(OS.now() - t0, 2.0)
+        XCTAssertEqual(try metric(h, "edge_paced_heads_total"), 1)
+        c.close(); keepAlive.close()
+    }
+
     // MARK: slow POST
 
     func testSlowBodyIsCutByMinBodyRateWhileSteadyBodyPasses() throws {

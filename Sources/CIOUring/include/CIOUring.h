@@ -46,6 +46,13 @@ static inline void edge_prep_recv_multishot(struct io_uring_sqe *sqe, int fd, ui
     sqe->buf_group = bgid;
 }
 
+/// One recv into a buffer of the provided-buffer group (paced reads).
+static inline void edge_prep_recv_once(struct io_uring_sqe *sqe, int fd, uint16_t bgid) {
+    io_uring_prep_recv(sqe, fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = bgid;
+}
+
 /// Allocates page-aligned memory for a provided-buffer ring and registers it
 /// (io_uring_setup_buf_ring only exists from liburing 2.4). Returns NULL and
 /// sets *err (negative errno) on failure.

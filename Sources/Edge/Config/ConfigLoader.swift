@@ -64,7 +64,7 @@ package enum ConfigLoader {
     static func parseRuntime(_ node: ConfigNode) throws(ConfigError) -> RuntimeConfig {
         let m = try node.mapping(allowed: ["workers", "drain_timeout", "log_format", "log_level",
                                            "buffer_size", "buffer_count", "max_connections_per_worker", "pid_file",
-                                           "max_connections", "max_loop_lag"])
+                                           "max_connections", "max_loop_lag", "trickle_read_interval"])
         var r = RuntimeConfig()
         if let n = m.optional("workers") {
             if (try? n.string()) == "auto" { r.workers = nil } else {
@@ -91,6 +91,14 @@ package enum ConfigLoader {
         if let n = m.optional("max_connections") { r.maxConnections = try n.int(in: 0...100_000_000) }
         if let n = m.optional("max_loop_lag") {
             if (try? n.string()) == "off" { r.maxLoopLagMs = 0 } else { r.maxLoopLagMs = try n.durationMs(min: 1) }
+        }
+        if let n = m.optional("trickle_read_interval") {
+            if (try? n.string()) == "off" { r.trickleReadIntervalMs = 0 } else {
+                r.trickleReadIntervalMs = try n.durationMs(min: 1)
+                guard r.trickleReadIntervalMs <= 1000 else {
+                    throw n.error("at most 1s (reads of a trickling head wait this long), got \(r.trickleReadIntervalMs)ms")
+                }
+            }
         }
         if let n = m.optional("pid_file") {
             let p = try n.nonEmptyString()

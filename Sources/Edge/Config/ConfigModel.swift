@@ -85,6 +85,9 @@ struct RuntimeConfig: Sendable {
     /// Load shedding: a reactor whose event-loop turns take longer than this
     /// (smoothed) refuses new connections until it catches up. 0 = off.
     var maxLoopLagMs: Int = 50
+    /// A request head that keeps arriving in tiny reads is read once per this
+    /// interval instead of once per packet (0 = off).
+    var trickleReadIntervalMs: Int = 10
 }
 
 struct AdminConfig: Sendable {

@@ -111,6 +111,7 @@ extension Reactor {
             }
             if socks[i].timer != .clientHeader { scheduleTimer(c, .clientHeader, afterMs: Int64(listener.headerTimeoutMs)) }
             parkPartialHead(c)
+            if socks[i].tinyReads >= Reactor.paceAfterTinyReads && !socks[i].paced { startPacedReads(c) }
             return false
         case .error(let e):
             stats.bump(stats.clientErrors)
@@ -128,6 +129,8 @@ extension Reactor {
         let i = Int(c)
         stats.bump(stats.requests)
         socks[i].requestsOnConnection &+= 1  // unbounded per keep-alive connection; never read as a limit
+        socks[i].tinyReads = 0
+        socks[i].paced = false
         cancelTimer(c)
         // From here on the exchange reads the protocol-neutral head (h2/h3 fill the same).
         let request = NeutralRequestHead(h1: head, bytes: buf, fields: UnsafeBufferPointer(headerTable), scheme: .http)

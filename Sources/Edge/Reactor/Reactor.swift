@@ -50,6 +50,13 @@ final class Reactor {
     /// Sockets whose recv ran out of ring buffers, re-armed when buffers return.
     let starved: UnsafeMutablePointer<Int32>
     var starvedCount: Int32 = 0
+    /// Connections whose request head trickles in (Reactor/PacedReads.swift).
+    let pacedSlots: UnsafeMutablePointer<Int32>
+    let pacedGens: UnsafeMutablePointer<UInt32>
+    var pacedCount: Int32 = 0
+    var nextPacedReadMs: Int64 = 0
+    /// `runtime.trickle_read_interval` in ms; 0 = every packet is read as it arrives.
+    let pacedReadIntervalMs: Int64
     var nowMs: Int64 = 0
     var draining = false
     var activeClients: Int32 = 0
@@ -89,6 +96,7 @@ final class Reactor {
         self.index = index
         self.admission = admission
         loopLagLimitUs = Int64(runtime.maxLoopLagMs) * 1000
+        pacedReadIntervalMs = Int64(runtime.trickleReadIntervalMs)
         self.publisher = publisher
         self.stats = stats
         views = .allocate(capacity: Reactor.initialViews)
@@ -139,6 +147,8 @@ final class Reactor {
         peerText = lazyArray(Int(capacity) * 48)
         freeSlots = lazyArray(Int(capacity))
         starved = lazyArray(Int(capacity))
+        pacedSlots = lazyArray(Int(capacity))
+        pacedGens = lazyArray(Int(capacity))
         headerTable = .allocate(capacity: 1)
         pipePool = .allocate(capacity: Int(Reactor.maxPooledPipes) * 2)
         proxyAddresses = lazyArray(Int(capacity))
@@ -211,6 +221,7 @@ final class Reactor {
             pollSnapshot()
             wheel.advance(nowMs: nowMs) { self.timerFired($0) }
             if starvedCount > 0 { rearmStarved() }
+            if pacedCount > 0 && nowMs >= nextPacedReadMs { pacedReadPass() }
             if loopLagLimitUs > 0 { measureLoopLag(&lagWindow) }
             if stats.stop.load(ordering: .relaxed) { break }
             if !draining && stats.drain.load(ordering: .relaxed) {
@@ -256,7 +267,7 @@ final class Reactor {
     /// multishot recv) when the other side is not keeping up.
     @inline(__always) func updateRecv(_ slot: Int32) {
         let s = socks[Int(slot)]
-        if s.closing || s.eof || s.relayPending || s.relay { return }
+        if s.closing || s.eof || s.relayPending || s.relay || s.paced { return }
         let want = s.inBuffers < Reactor.maxQueuedBuffers
         if want && s.recv == .idle && !s.starved { armRecv(slot) }
         else if !want && s.recv == .armed {
@@ -456,6 +467,7 @@ final class Reactor {
         if res > 0 && hasBuffer {
             let bid = Int32(flags >> EDGE_CQE_BUFFER_SHIFT)
             buffers.received(bid, length: res)
+            if res < Reactor.tinyReadBytes && socks[i].tinyReads < 255 { socks[i].tinyReads += 1 }
             if socks[i].closing { buffers.release(bid); return }
             transportReceived(slot, bid)
         } else {

@@ -50,6 +50,11 @@ struct Ring {
         edge_prep_recv_multishot(sqe(tag), fd, group)
     }
 
+    /// One recv into a buffer of the provided-buffer group.
+    @inline(__always) func recvOnce(_ fd: Int32, group: UInt16, _ tag: Tag) {
+        edge_prep_recv_once(sqe(tag), fd, group)
+    }
+
     @inline(__always) func sendmsg(_ fd: Int32, _ message: UnsafeMutablePointer<msghdr>, _ tag: Tag) {
         io_uring_prep_sendmsg(sqe(tag), fd, message, UInt32(MSG_NOSIGNAL))
     }

@@ -115,4 +115,9 @@ struct Sock {
     var stream = StreamRelayState()
     /// The connection speaks HTTP/2 (state in `Reactor.http2`, HTTP2/).
     var http2 = false
+    /// Reads under `Reactor.tinyReadBytes` since the current request head began.
+    var tinyReads: UInt8 = 0
+    /// A trickling head is read on the pacing tick, not per packet (Reactor/PacedReads.swift).
+    var paced = false
+    var pacedListed = false
 }

@@ -10,6 +10,8 @@ struct WorkerStats: @unchecked Sendable {
     let upstreamOpened = UnsafeAtomic<Int>.create(0)
     let upstreamErrors = UnsafeAtomic<Int>.create(0)
     let clientErrors = UnsafeAtomic<Int>.create(0)
+    /// Request heads that trickled in and were switched to paced reads.
+    let pacedHeads = UnsafeAtomic<Int>.create(0)
     /// Bytes moved by L4 relays (TCP listeners, upgraded connections).
     let relayBytes = UnsafeAtomic<Int>.create(0)
     /// TCP relays started in copy mode, and `relay: auto` relays switched to splice.

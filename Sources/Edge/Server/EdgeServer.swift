@@ -199,6 +199,7 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         family("edge_upstream_connections_opened_total", "Upstream connections opened.", "counter") { $0.upstreamOpened.load(ordering: .relaxed) }
         family("edge_upstream_errors_total", "Upstream failures (refused, reset, timeout, bad response).", "counter") { $0.upstreamErrors.load(ordering: .relaxed) }
         family("edge_client_errors_total", "Requests refused as malformed or over limits.", "counter") { $0.clientErrors.load(ordering: .relaxed) }
+        family("edge_paced_heads_total", "Request heads that trickled in tiny reads and were read on the pacing tick.", "counter") { $0.pacedHeads.load(ordering: .relaxed) }
         family("edge_relay_bytes_total", "Bytes moved by L4 relays (TCP listeners, upgraded connections), counted when a relay ends.", "counter") { $0.relayBytes.load(ordering: .relaxed) }
         family("edge_relay_copy_started_total", "TCP relays started in user-space copy mode (relay: copy | auto).", "counter") { $0.relayCopyStarted.load(ordering: .relaxed) }
         family("edge_relay_splice_switches_total", "relay: auto connections switched from copy to splice after a bulk run.", "counter") { $0.relaySpliceSwitches.load(ordering: .relaxed) }
