@@ -125,11 +125,12 @@ final class TLSRelayTests: L4TestCase {
     /// Cluster `tls:`: plaintext from the TLS client is encrypted again to an
     /// openssl s_server (which echoes lines reversed); a wrong CA fails closed.
     func testReencryptsToTLSUpstream() throws {
-        let sp = try w.port(), lgood = try w.port(), lbad = try w.port()
+        let sp = try w.port(), lgood = try w.port(), lbad = try w.port(), lplain = try w.port()
         _ = try startSServer(port: sp, cert: "server", args: ["-rev"])
         let ca = pki.file("ca.pem"), other = pki.file("other-ca.pem")
         try w.startEdge(w.head + "listeners:\n"
                         + tlsListener("good", port: lgood, cluster: "origin") + tlsListener("bad", port: lbad, cluster: "wrongca")
+                        + tcpListener("plain", port: lplain, cluster: "origin")
                         + "clusters:\n"
                         + cluster("origin", [sp], extra: ["tls: { server_name: localhost, ca: \(ca), verify: true }"])
                         + cluster("wrongca", [sp], extra: ["tls: { server_name: localhost, ca: \(other), verify: true }"]))
@@ -145,6 +146,13 @@ final class TLSRelayTests: L4TestCase {
         XCTAssertGreaterThan(try metric("edge_upstream_errors_total"), errorsBefore, "the upstream TLS failure is counted")
         // s_server serves one client at a time; the good path still works after the failure.
         XCTAssertTrue(try exchange(lgood).contains("egde olleh"))
+        // A plain tcp listener in front of a tls cluster: TLS is originated by Edge (copy relay, no splice).
+        let c = try RawClient(port: lplain)
+        try c.send("plain in\n")
+        c.shutdownWrite()
+        let r = c.readToClose(timeout: 15)
+        c.close()
+        XCTAssertTrue(String(decoding: r.bytes, as: UTF8.self).contains("ni nialp"), "reversed through TLS to the upstream: \(r.bytes.count) bytes")
         try w.checkEdgeAlive()
     }
 
