@@ -64,10 +64,26 @@ final class TLSRelayTests: L4TestCase {
 
     func testRedisThroughTLSListener() throws {
         let rp = try w.port(), lt = try w.port()
+        let log = w.dir.appendingPathComponent("access.log").path
         try w.startRedis(port: rp)
-        try w.startEdge(w.head + "listeners:\n" + tlsListener("redis", port: lt, cluster: "redis")
+        try w.startEdge(w.head + "access_log: { path: \"\(log)\", format: json }\n"
+                        + "listeners:\n" + tlsListener("redis", port: lt, cluster: "redis")
                         + "clusters:\n" + cluster("redis", [rp]))
         XCTAssertEqual(try redisCLI(lt, ["PING"]), "PONG")
+        // One L4 access-log line per session, as for tcp listeners.
+        var first: [String: Any]? = nil
+        let deadline = OS.now() + 10
+        while first == nil && OS.now() < deadline {
+            first = (OS.readFile(log) ?? "").split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }.first
+            if first == nil { OS.sleepMs(50) }
+        }
+        XCTAssertEqual(first?["protocol"] as? String, "tls", "\(String(describing: first))")
+        XCTAssertEqual(first?["listener"] as? String, "redis")
+        XCTAssertEqual(first?["cluster"] as? String, "redis")
+        XCTAssertEqual(first?["bytes_in"] as? Int, 14, "PING as a RESP array: \(String(describing: first))")
+        XCTAssertEqual(first?["bytes_out"] as? Int, 7, "+PONG\\r\\n")
         XCTAssertEqual(try redisCLI(lt, ["SET", "tls-key", "through edge"]), "OK")
         XCTAssertEqual(try redisCLI(lt, ["GET", "tls-key"]), "through edge")
         // The value really reached the upstream Redis (plain TCP behind Edge).
