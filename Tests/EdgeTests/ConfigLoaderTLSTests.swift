@@ -103,6 +103,8 @@ final class ConfigLoaderTLSTests: XCTestCase {
              "/etc/edge/edge.yaml:8: listeners[0].tcp.sni_timeout: 'sni_timeout' does not apply to protocol tls listeners (their relays always copy through user space); only idle_timeout does"),
             ("    cluster: up\n    http: { idle_timeout: 1s }",
              "/etc/edge/edge.yaml:8: listeners[0].http: 'http' settings apply to protocol http and https listeners only"),
+            ("    cluster: up\n    policies: [ auth ]",
+             "/etc/edge/edge.yaml:8: listeners[0].policies: policies apply to protocol http and https listeners (a tls listener relays bytes it does not parse)"),
             ("    cluster: up\n    tcp: { idle_timeout: soon }",
              "/etc/edge/edge.yaml:8: listeners[0].tcp.idle_timeout: expected a duration like 5s, got 'soon'"),
         ]

@@ -94,6 +94,9 @@ extension ConfigLoader {
         if proto == .udp && acceptsProxy {
             throw (m.optional("proxy_protocol") ?? node).error("proxy_protocol is for tcp and http listeners")
         }
+        if proto == .tls, let n = m.optional("policies") {
+            throw n.error("policies apply to protocol http and https listeners (a tls listener relays bytes it does not parse)")
+        }
         let tls = try parseListenerTLS(m, proto: proto, node: node)
         if proto == .tcp, let r = m.optional("routes") {
             // SNI routing: the listener's cluster (optional) serves no-SNI and unmatched hellos.
