@@ -469,8 +469,12 @@ def cmd_ws_client(a):
     async def main():
         t0 = time.monotonic()
         total = 0
+        tls = {}
+        if a.url.startswith("wss:"):
+            import ssl
+            tls["ssl"] = ssl.create_default_context(cafile=a.cafile)
         async with connect(a.url, compression=None, max_size=1 << 22, ping_interval=None,
-                           open_timeout=10, close_timeout=5) as ws:
+                           open_timeout=10, close_timeout=5, **tls) as ws:
             i = 0
             while i < a.count:
                 batch = [message(j) for j in range(i, min(a.count, i + a.window))]
@@ -557,6 +561,7 @@ def main():
     s.add_argument("--count", type=int, default=10000)
     s.add_argument("--window", type=int, default=8)
     s.add_argument("--timeout", type=float, default=120)
+    s.add_argument("--cafile", help="CA bundle for wss:// URLs")
     s = sp.add_parser("pattern-sha256")
     s.add_argument("n", type=int)
     sp.add_parser("udp-echo").add_argument("--port", type=int, required=True)

@@ -6,6 +6,8 @@ extension ConfigLoader {
                                  "proxy_protocol", "proxy_protocol_timeout", "tcp", "udp",
                                  "max_connections", "max_connections_per_ip", "tls", "policies", "http2"]
     static let tcpFields = ["idle_timeout", "relay", "splice_after", "sni_timeout"]
+    /// TLS relays always copy through user space and never peek at SNI.
+    static let tlsRelayFields = ["idle_timeout"]
     static let udpFields = ["session_timeout", "max_sessions"]
     static let httpFields = ["max_request_line", "max_header_bytes", "max_headers", "max_body",
                              "header_timeout", "idle_timeout", "body_timeout", "min_body_rate"]
@@ -14,7 +16,7 @@ extension ConfigLoader {
     /// (`Admission.maxListenerSlots`, shared with listeners of older snapshots).
     static let maxListeners = min(Reactor.maxAcceptSlots, Admission.maxListenerSlots / 2)
     /// Protocols that parse today; the others are reserved words.
-    static let implementedProtocols: Set<ListenerProtocol> = [.http, .https, .tcp, .udp]
+    static let implementedProtocols: Set<ListenerProtocol> = [.http, .https, .tcp, .tls, .udp]
 
     static func parseListeners(_ node: ConfigNode, clusters: [ClusterConfig]) throws(ConfigError) -> [ListenerConfig] {
         let items = try node.list()
@@ -74,8 +76,11 @@ extension ConfigLoader {
         var streamIdle = 300_000
         var relay = ListenerConfig(name: name, address: address, proto: proto, routes: [], location: node.location)
         if let n = m.optional("tcp") {
-            guard proto == .tcp else { throw n.error("'tcp' settings apply to protocol tcp listeners only") }
+            guard proto == .tcp || proto == .tls else { throw n.error("'tcp' settings apply to protocol tcp and tls listeners only") }
             let t = try n.mapping(allowed: tcpFields)
+            if proto == .tls, let e = t.entries.first(where: { !tlsRelayFields.contains($0.key) }) {
+                throw e.keyNode.error("'\(e.key)' does not apply to protocol tls listeners (their relays always copy through user space); only idle_timeout does")
+            }
             if let d = t.optional("idle_timeout") { streamIdle = try d.durationMs() }
             try parseRelaySettings(t, into: &relay)
         }
@@ -89,7 +94,10 @@ extension ConfigLoader {
         if proto == .udp && acceptsProxy {
             throw (m.optional("proxy_protocol") ?? node).error("proxy_protocol is for tcp and http listeners")
         }
-        let tls = try parseListenerTLS(m, proto: proto, node: node, acceptsProxy: acceptsProxy)
+        if proto == .tls, let n = m.optional("policies") {
+            throw n.error("policies apply to protocol http and https listeners (a tls listener relays bytes it does not parse)")
+        }
+        let tls = try parseListenerTLS(m, proto: proto, node: node)
         if proto == .tcp, let r = m.optional("routes") {
             // SNI routing: the listener's cluster (optional) serves no-SNI and unmatched hellos.
             var routes = try parseStreamRoutes(r, clusters: clusters)
@@ -110,11 +118,11 @@ extension ConfigLoader {
             l.maxConnectionsPerIP = maxPerIP
             return l
         }
-        if proto == .tcp || proto == .udp {
+        if proto == .tcp || proto == .udp || proto == .tls {
             guard let c = m.optional("cluster") else {
                 throw node.error("listener '\(name)' (protocol \(proto.rawValue)) needs 'cluster: NAME' to relay to")
             }
-            if let r = m.optional("routes") { throw r.error("protocol udp listeners relay to one cluster; 'routes' are for http and tcp (sni)") }
+            if let r = m.optional("routes") { throw r.error("protocol \(proto.rawValue) listeners relay to one cluster; 'routes' are for http and tcp (sni)") }
             let clusterName = try clusterReference(c, clusters: clusters)
             var l = ListenerConfig(name: name, address: address, proto: proto,
                                    routes: [RouteConfig(action: .cluster(clusterName), location: c.location)], http: http, location: node.location)
@@ -127,6 +135,7 @@ extension ConfigLoader {
             l.sniTimeoutMs = relay.sniTimeoutMs
             l.udpSessionTimeoutMs = udpTimeout
             l.udpMaxSessions = udpMax
+            l.tls = tls
             l.maxConnections = maxConnections
             l.maxConnectionsPerIP = maxPerIP
             return l

@@ -36,21 +36,22 @@ extension ConfigLoader {
     static let supportedALPN = ["h2", "http/1.1"]
 
     /// The `tls` block: required on https listeners, refused elsewhere.
-    static func parseListenerTLS(_ m: ConfigMapping, proto: ListenerProtocol, node: ConfigNode, acceptsProxy: Bool) throws(ConfigError) -> TLSListenerConfig? {
-        guard proto == .https else {
-            if let n = m.optional("tls") { throw n.error("'tls' settings apply to protocol https listeners only") }
+    static func parseListenerTLS(_ m: ConfigMapping, proto: ListenerProtocol, node: ConfigNode) throws(ConfigError) -> TLSListenerConfig? {
+        guard proto == .https || proto == .tls else {
+            if let n = m.optional("tls") { throw n.error("'tls' settings apply to protocol https and tls listeners only") }
             return nil
         }
         guard let n = m.optional("tls") else {
-            throw node.error("protocol https listeners need a 'tls' block with at least one certificate")
+            throw node.error("protocol \(proto.rawValue) listeners need a 'tls' block with at least one certificate")
         }
-        if acceptsProxy { throw (m.optional("proxy_protocol") ?? node).error("proxy_protocol is not supported on https listeners yet") }
-        return try parseTLS(n)
+        return try parseTLS(n, proto: proto)
     }
 
-    static func parseTLS(_ node: ConfigNode) throws(ConfigError) -> TLSListenerConfig {
+    static func parseTLS(_ node: ConfigNode, proto: ListenerProtocol = .https) throws(ConfigError) -> TLSListenerConfig {
         let m = try node.mapping(allowed: tlsFields)
         var t = TLSListenerConfig()
+        // A TLS relay carries any protocol: it offers ALPN only when told which.
+        if proto == .tls { t.alpn = [] }
         let certsNode = try m.required("certificates")
         let items = try certsNode.list()
         guard !items.isEmpty else { throw certsNode.error("at least one certificate is required") }
@@ -77,8 +78,17 @@ extension ConfigLoader {
         }
         if let n = m.optional("alpn") {
             var protos: [String] = []
-            for p in try n.list() { protos.append(try p.oneOf(supportedALPN, what: "ALPN protocol")) }
-            guard !protos.isEmpty else { throw n.error("list at least one protocol (http/1.1)") }
+            for p in try n.list() {
+                if proto == .tls {
+                    // Any protocol id (RFC 7301: 1 to 255 bytes): Edge does not speak it, the upstream does.
+                    let id = try p.nonEmptyString()
+                    guard id.utf8.count <= 255 else { throw p.error("an ALPN protocol id is at most 255 bytes") }
+                    protos.append(id)
+                } else {
+                    protos.append(try p.oneOf(supportedALPN, what: "ALPN protocol"))
+                }
+            }
+            guard !protos.isEmpty else { throw n.error(proto == .tls ? "list at least one protocol, or leave 'alpn' out" : "list at least one protocol (http/1.1)") }
             t.alpn = protos
         }
         if let n = m.optional("client_auth") {

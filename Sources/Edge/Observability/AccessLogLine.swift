@@ -75,7 +75,8 @@ extension Reactor {
                 if n > 0 { string(&w, format.json, p, n) } else { null(&w, format.json) }
             case .proto:
                 if format.json { w.byte(0x22) }
-                w.text("tcp")
+                // `protocol: tls` listeners: the client side was TLS (the line is written before the session is freed).
+                if ex.client >= 0 && socks[Int(ex.client)].transport == .tls { w.text("tls") } else { w.text("tcp") }
                 if format.json { w.byte(0x22) }
             case .bytesIn: w.decimal(r.relayIn)
             case .bytesOut: w.decimal(r.relayOut)

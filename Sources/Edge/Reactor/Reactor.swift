@@ -429,15 +429,15 @@ final class Reactor {
         // fail today; if it ever does, the connection closes rather than trap.
         if allocExchange(client: slot) == nil { closeSock(slot); return }
         let l = listenerSettings(slot)
-        // TCP listeners never read through the buffer ring: bytes are spliced from the first one.
-        if l.isStream { startStream(slot); return }
         if l.tlsContext != nil {
-            // HTTPS: the handshake comes first, under its own timeout.
+            // HTTPS and TLS relays: the handshake comes first, under its own timeout.
+            if l.isStream { startTLSStream(slot, l); return }
             guard startTLS(slot, l) else { closeSock(slot); return }
-            armRecv(slot)
-            scheduleTimer(slot, .tlsHandshake, afterMs: Int64(l.tlsHandshakeTimeoutMs))
+            beginTLSHandshake(slot, l)
             return
         }
+        // TCP listeners start without the buffer ring (splice, or a PROXY/SNI peek first).
+        if l.isStream { startStream(slot); return }
         armRecv(slot)
         if l.acceptsProxyProtocol {
             socks[Int(slot)].proxyHeaderPending = true

@@ -26,7 +26,8 @@ package enum RouteTableCompiler {
                 cl.streamCluster = c.clusterIndex[name] ?? -1
                 cl.udpSessionTimeoutMs = clampMs(l.udpSessionTimeoutMs)
                 cl.udpMaxSessions = Int32(clamping: l.udpMaxSessions)
-            } else if l.proto == .tcp {
+            } else if l.proto == .tcp || l.proto == .tls {
+                // `protocol: tls` is a stream listener whose client side is TLS (Stream/TLSRelay.swift).
                 cl.isStream = true
                 cl.streamCluster = l.streamCluster.flatMap { c.clusterIndex[$0] } ?? -1
                 cl.streamIdleTimeoutMs = clampMs(l.streamIdleTimeoutMs)

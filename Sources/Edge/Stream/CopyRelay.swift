@@ -62,8 +62,10 @@ extension Reactor {
             socks[i].stream.bulkBytes = 0
             // A readiness poll (PROXY header or ClientHello peek) is no longer needed.
             if socks[i].pollArmed { cancelOp(.pollIn, s) }
-            updateRecv(s)
         }
+        // Input queued before the relay (plaintext decrypted with the TLS
+        // handshake, bytes behind a 101 head) goes first; each pump re-arms recv.
+        for s in [a, b] where !socks[Int(s)].closing && socks[Int(s)].stream.copying { copyRelayPump(s) }
     }
 
     /// Input arrived on `s` (its buffers are queued on it): pass them on.

@@ -13,14 +13,9 @@ extension Reactor {
 
     /// A connection accepted on a TCP listener.
     func startStream(_ c: Int32) {
-        let xi = Int(socks[Int(c)].exchange)
         let i = Int(c)
-        socks[i].isStream = true
         let l = listenerSettings(c)
-        exchanges[xi].view = current
-        exchanges[xi].listener = acceptListener[Int(socks[i].acceptSlot)]
-        exchanges[xi].phase = .upgraded
-        retainView(ViewID(raw: current))
+        beginStreamExchange(c)
         if l.acceptsProxyProtocol {
             // The header is peeked on readiness; the same poll then drives the relay.
             socks[i].proxyHeaderPending = true
@@ -31,12 +26,27 @@ extension Reactor {
         streamClientReady(c)
     }
 
-    /// Readiness on a TCP-listener client still waiting for its PROXY header.
+    /// A stream client (tcp or tls listener) holds the snapshot for its whole
+    /// set-up: its exchange records the view and the listener.
+    func beginStreamExchange(_ c: Int32) {
+        let xi = Int(socks[Int(c)].exchange)
+        let i = Int(c)
+        socks[i].isStream = true
+        exchanges[xi].view = current
+        exchanges[xi].listener = acceptListener[Int(socks[i].acceptSlot)]
+        exchanges[xi].phase = .upgraded
+        retainView(ViewID(raw: current))
+    }
+
+    /// Readiness on a client still waiting for its PROXY header (peeked, so
+    /// the bytes behind it stay in the socket): TCP listeners go on to the
+    /// relay, TLS ones (https and tls) to the handshake.
     private func streamHeaderReadable(_ c: Int32) {
         switch peekProxyHeader(c) {
         case .incomplete: return
         case .invalid, .overClientLimit: closeSock(c)
-        case .complete: streamClientReady(c)
+        case .complete:
+            if socks[Int(c)].transport == .tls { tlsProxyHeaderDone(c) } else { streamClientReady(c) }
         }
     }
 
@@ -80,6 +90,13 @@ extension Reactor {
         stats.bump(stats.upstreamOpened)
         obsConnected(u)
         if !sendProxyHeader(client: c, upstream: u) { relayClose(c); return }
+        // `tls:` on the cluster: the ClientHello goes out now; relayed bytes
+        // queue behind the handshake (tlsFlush sends them once it is done).
+        if let client = upstreamTLSContext(u), !startUpstreamTLS(u, client) {
+            if !socks[Int(u)].closing { stats.bump(stats.upstreamErrors) }
+            detach(c, u); closeSock(u); closeSock(c)
+            return
+        }
         cancelTimer(u)
         let settings = listenerSettings(c).relay
         releaseRelaySnapshot(c, u)
@@ -94,6 +111,15 @@ extension Reactor {
         // From here on the pair is a raw relay: socket-to-socket, no exchange.
         socks[Int(a)].peer = b
         socks[Int(b)].peer = a
+        if !transportCanSplice(a) || !transportCanSplice(b) {
+            // A record layer (wss through an HTTPS listener, or a TLS upstream):
+            // the copy relay carries it, reads keep running, queued bytes go first.
+            for s in [a, b] { cancelTimer(s) }
+            releaseRelaySnapshot(a, b)
+            scheduleTimer(a, .relayIdle, afterMs: Int64(streamIdleMs(a)))
+            startCopyRelay(a, b, spliceAfter: 0)
+            return
+        }
         for s in [a, b] {
             socks[Int(s)].relayPending = true
             cancelTimer(s)
@@ -192,7 +218,8 @@ extension Reactor {
         if socks[i].proxyHeaderPending {
             if res < 0 { closeSock(s); return }
             streamHeaderReadable(s)
-            if !socks[i].closing && !more { armPollIn(s) }
+            // A TLS client past its header reads through recv from here on.
+            if !socks[i].closing && !more && socks[i].transport != .tls { armPollIn(s) }
             return
         }
         if socks[i].stream.sniPending {

@@ -19,11 +19,13 @@ enum TLSCallbacks {
     }
 
     /// ALPN: the server's preference among what the client offers; a fatal
-    /// alert when nothing overlaps.
+    /// alert when nothing overlaps. With no ALPN configured the extension is
+    /// not acknowledged (a TLS relay does not know its clients' protocols).
     static let selectALPN: @convention(c) (OpaquePointer?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, UnsafeMutablePointer<UInt8>?,
                                            UnsafePointer<UInt8>?, UInt32, UnsafeMutableRawPointer?) -> Int32 = { _, out, outLen, input, inputLen, arg in
         guard let arg, let out, let outLen else { return SSL_TLSEXT_ERR_ALERT_FATAL }
         let server = Unmanaged<TLSServerContext>.fromOpaque(arg).takeUnretainedValue()
+        if server.alpnEmpty { return SSL_TLSEXT_ERR_NOACK }
         guard let base = server.alpnWire.baseAddress else { return SSL_TLSEXT_ERR_ALERT_FATAL }
         var chosen: UnsafeMutablePointer<UInt8>? = nil
         let r = SSL_select_next_proto(&chosen, outLen, base, UInt32(server.alpnWire.count), input, inputLen)

@@ -23,6 +23,8 @@ final class TLSServerContext: @unchecked Sendable {
     let wildcard: [(suffix: [UInt8], group: Int)]
     /// ALPN protocols in wire format (length-prefixed), owned here.
     let alpnWire: UnsafeMutableBufferPointer<UInt8>
+    /// No ALPN configured (`protocol: tls` by default): the client's offer is ignored.
+    let alpnEmpty: Bool
     let clientAuth: TLSListenerConfig.ClientAuthMode
 
     private init(contexts: [OpaquePointer], exact: [([UInt8], Int)], wildcard: [([UInt8], Int)],
@@ -32,6 +34,7 @@ final class TLSServerContext: @unchecked Sendable {
         self.wildcard = wildcard.map { (suffix: $0.0, group: $0.1) }
         var wire: [UInt8] = []
         for p in alpn { wire.append(UInt8(clamping: p.utf8.count)); wire.append(contentsOf: p.utf8) }
+        alpnEmpty = wire.isEmpty
         alpnWire = .allocate(capacity: max(wire.count, 1))
         _ = alpnWire.initialize(from: wire)
         self.clientAuth = clientAuth

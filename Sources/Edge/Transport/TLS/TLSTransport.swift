@@ -86,10 +86,12 @@ extension Reactor {
         let n = buffers.count(bid)
         let written = BIO_write(rbio, buffers.pointer(bid) + Int(buffers.start[Int(bid)]), n)
         if written != n { buffers.release(bid); tlsFail(slot, .other); return }
+        var finished = false
         if !tls.sessions[i].handshakeDone {
             let r = SSL_do_handshake(ssl)
             if r == 1 {
                 tlsHandshakeFinished(slot)
+                finished = true
             } else {
                 let e = SSL_get_error(ssl, r)
                 if e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE {
@@ -102,6 +104,9 @@ extension Reactor {
         if tls.sessions[i].handshakeDone { tlsReadPlaintext(slot, reusing: bid) } else { buffers.release(bid) }
         if socks[i].closing { return }
         if let w = tls.sessions[i].wbio, edge_BIO_ctrl_pending(w) > 0 { tlsFlush(slot) }
+        // `protocol: tls`: the plaintext just decrypted waits in the input queue
+        // for the relay, which starts once the upstream is connected.
+        if finished && socks[i].isStream && !socks[i].closing { tlsStreamReady(slot) }
     }
 
     /// Decrypts everything OpenSSL can into `bid` (then head buffers) and queues it.
@@ -148,7 +153,9 @@ extension Reactor {
             recordClientCertificate(slot, ssl)
             tls.sessions[i].alpnH2 = TLSTransportALPN.choseH2(ssl)
         }
-        // From here on the request-head timeout applies, as on a plain listener.
+        // From here on the request-head timeout applies, as on a plain listener
+        // (a TLS relay connects its upstream instead: tlsStreamReady).
+        if socks[i].isStream { cancelTimer(slot); return }
         scheduleTimer(slot, .clientHeader, afterMs: Int64(listenerSettings(slot).headerTimeoutMs))
     }
 
@@ -267,6 +274,14 @@ extension Reactor {
     /// send, then the connection closes.
     func tlsFail(_ slot: Int32, _ why: TLSFailure) {
         let i = Int(slot)
+        if socks[i].stream.copying {
+            // A relay (tls listener, TLS upstream of a stream, wss): no HTTP to answer with.
+            if !tls.sessions[i].handshakeDone && !tls.sessions[i].isClient { countTLSFailure(why) }
+            if tls.sessions[i].isClient { stats.bump(stats.upstreamErrors) }
+            tlsSendAlert(slot)
+            relayClose(slot)
+            return
+        }
         if tls.sessions[i].isClient {
             // Upstream TLS (verification, protocol): the request gets a 502.
             stats.bump(stats.upstreamErrors)
@@ -279,11 +294,7 @@ extension Reactor {
             return
         }
         if !tls.sessions[i].handshakeDone { countTLSFailure(why) }
-        if let w = tls.sessions[i].wbio, !socks[i].sendInFlight {
-            var data: UnsafeMutablePointer<CChar>? = nil
-            let n = edge_BIO_get_mem_data(w, &data)
-            if n > 0, let data { _ = send(socks[i].fd, data, n, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) }
-        }
+        tlsSendAlert(slot)
         if socks[i].kind == .client && socks[i].exchange >= 0 && exchanges[Int(socks[i].exchange)].upstream >= 0 {
             abortExchange(slot)
         } else {
@@ -291,9 +302,20 @@ extension Reactor {
         }
     }
 
-    /// Plaintext HTTP on a TLS port: a short 400 in plaintext, then close (nginx answers 497-style).
+    /// The alert OpenSSL queued, in one best-effort send (nothing else is in flight).
+    private func tlsSendAlert(_ slot: Int32) {
+        let i = Int(slot)
+        guard let w = tls.sessions[i].wbio, !socks[i].sendInFlight else { return }
+        var data: UnsafeMutablePointer<CChar>? = nil
+        let n = edge_BIO_get_mem_data(w, &data)
+        if n > 0, let data { _ = send(socks[i].fd, data, n, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Plaintext HTTP on a TLS port: a short 400 in plaintext, then close (nginx
+    /// answers 497-style). A TLS relay does not speak HTTP: it just closes.
     private func refusePlaintext(_ slot: Int32) {
         countTLSFailure(.plaintextHTTP)
+        if socks[Int(slot)].isStream { closeSock(slot); return }
         let text: StaticString = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 49\r\nx-edge-error: plaintext_http_on_tls_port\r\nConnection: close\r\n\r\nThis port speaks HTTPS: use https:// to reach it\n"
         _ = send(socks[Int(slot)].fd, text.utf8Start, text.utf8CodeUnitCount, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
         shutdown(socks[Int(slot)].fd, Int32(SHUT_WR))
