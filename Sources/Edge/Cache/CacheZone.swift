@@ -76,8 +76,8 @@ struct CacheZone {
 
     /// Maps the arena (lazily backed by the kernel) and the tables; false if mmap failed.
     mutating func setUp(maxSize: UInt64, maxObject: UInt64) -> Bool {
-        // A block must hold the largest object plus its key and head.
-        let need = Int(maxObject) + Self.scratchBytes + 32 << 10
+        // A top block holds the largest object plus its key and head (larger heads are not stored).
+        let need = Int(maxObject) + 16 << 10
         var order = 0
         while (1 << (Self.unitShift + order)) < need && order < Self.maxOrders - 1 { order += 1 }
         let top = 1 << (Self.unitShift + order)
