@@ -41,7 +41,7 @@ final class CacheTests: XCTestCase {
 
     /// Edge with a caching route for `/c/` (and `/small/` with a tiny size bound) in front of the origin.
     private func start(cache: String = "{ max_size: 1MiB, max_object: 64KiB, coalesce_timeout: 5s }",
-                       adminToken: String? = nil) throws -> (EdgeHarness, Origin) {
+                       adminToken: String? = nil, environment: [String: String] = [:]) throws -> (EdgeHarness, Origin) {
         let dir = try Paths.makeTempDir("cache-origin")
         let o = try Origin(dir: dir)
         origin = o
@@ -57,6 +57,7 @@ final class CacheTests: XCTestCase {
               - match: { path_prefix: "/nocache/" }
                 cluster: up
         """
+        opts.environment = environment
         if let adminToken {
             opts.environment["EDGE_TEST_ADMIN_TOKEN"] = adminToken
             opts.adminExtra = "  token_env: EDGE_TEST_ADMIN_TOKEN"
@@ -285,5 +286,41 @@ final class CacheTests: XCTestCase {
         XCTAssertEqual(try o.count(p2), 2)
         XCTAssertEqual(try Curl.run(["-X", "POST", "-H", "Authorization: Bearer \(token)", url + "?prefix=nope"]).status, 400)
         XCTAssertEqual(try Curl.run(["-H", "Authorization: Bearer \(token)", url]).status, 405)
+    }
+
+    /// Hits are written from the arena: no heap allocation per hit (Benchmarks/alloc counter, LD_PRELOAD).
+    func testCacheHitsDoNotAllocate() throws {
+        let dir = try Paths.makeTempDir("cache-alloc")
+        let lib = try PerformanceTests.buildAllocCounter(in: dir)
+        let (h, o) = try start(environment: ["LD_PRELOAD": lib])
+        let path = "/c/alloc?cc=max-age%3D600&size=2000"
+        let c = try RawClient(port: h.listenPort)
+        defer { c.close() }
+        func run(_ n: Int) throws {
+            for i in 0..<n {
+                let r = try HTTP.request(c, path, port: h.listenPort)
+                if r.status != 200 || r.body.count != 2000 || (i > 0 && r.header("x-edge-cache") != "hit") {
+                    throw HarnessError("request \(i): not a cache hit: \(r.status) \(r.header("x-edge-cache") ?? "-")")
+                }
+            }
+        }
+        func allocations() throws -> Double {
+            let m = try HTTP.get(port: h.adminPort, "/metrics")
+            guard let v = EdgeHarness.parseMetrics(String(decoding: m.body, as: UTF8.self))["edge_heap_allocations_total"] else {
+                throw HarnessError("edge_heap_allocations_total missing from /metrics")
+            }
+            return v
+        }
+        try run(1_000)
+        let a = try allocations()
+        let b = try allocations()
+        let n = 5_000
+        try run(n)
+        let d = try allocations()
+        let perHit = (d - b - (b - a)) / Double(n)
+        print(String(format: "cache hit allocations: %.3f per hit (%.0f over %d)", perHit, d - b - (b - a), n))
+        XCTAssertGreaterThan(a, 0, "counter reads 0: is alloc_count.so preloaded?")
+        XCTAssertLessThanOrEqual(perHit, 0.05, "a cache hit must not allocate")
+        XCTAssertEqual(try o.count(path), 1)
     }
 }

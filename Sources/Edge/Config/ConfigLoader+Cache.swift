@@ -3,10 +3,11 @@
 extension ConfigLoader {
     static let cacheFields = ["max_size", "max_object", "default_ttl", "coalesce", "coalesce_timeout", "allow_set_cookie"]
 
-    static func parseCache(_ node: ConfigNode) throws(ConfigError) -> CacheConfig {
+    /// nil for `cache: false`.
+    static func parseCache(_ node: ConfigNode) throws(ConfigError) -> CacheConfig? {
         var out = CacheConfig()
         // `cache: true` takes the defaults.
-        if case .scalar = node.node, (try? node.bool()) == true { return out }
+        if case .scalar = node.node, let on = try? node.bool() { return on ? out : nil }
         let m = try node.mapping(allowed: cacheFields)
         if let n = m.optional("max_size") { out.maxSize = try n.sizeBytes(in: (64 << 10)...(64 << 30)) }
         if let n = m.optional("max_object") { out.maxObject = try n.sizeBytes(in: 1...(256 << 20)) }
