@@ -256,7 +256,8 @@ final class CacheTests: XCTestCase {
         let (h, o) = try start(cache: "{ max_size: 1MiB, max_object: 64KiB, coalesce_timeout: 200ms }")
         // The first response takes 1.5 s; a second request gives up waiting after 200 ms.
         let path = "/c/vslow?cc=max-age%3D60&delay=1500"
-        let slow = Thread { _ = try? HTTP.get(port: h.listenPort, path) }
+        let port = h.listenPort
+        let slow = Thread { _ = try? HTTP.get(port: port, path) }
         slow.start()
         OS.sleepMs(300)
         let t0 = OS.now()
