@@ -40,7 +40,7 @@ final class ConfigLoaderCacheTests: XCTestCase {
     func testEveryFieldIsValidated() {
         let p = "edge.yaml:6: listeners[0].routes[0].cache"
         let cases: [(String, Bool, String)] = [
-            ("{ max_size: lots }", false, "\(p).max_size: expected a size like 64KiB, got 'lots'"),
+            ("{ max_size: lots }", false, "\(p).max_size: expected a size like 64KiB (units: B, KiB, MiB, GiB; a bare number is bytes), got 'lots'"),
             ("{ max_size: 1KiB }", false, "\(p).max_size: must be between 64KiB and 64GiB, got '1KiB'"),
             ("{ max_object: 0 }", false, "\(p).max_object: must be between 1B and 256MiB, got '0'"),
             ("{ max_size: 1MiB, max_object: 512KiB }", false, "\(p).max_object: max_object (512KiB) must be at most a quarter of max_size (1MiB)"),

@@ -62,10 +62,19 @@ final class CacheTests: XCTestCase {
             opts.environment["EDGE_TEST_ADMIN_TOKEN"] = adminToken
             opts.adminExtra = "  token_env: EDGE_TEST_ADMIN_TOKEN"
         }
-        let h = try EdgeHarness(options: opts)
-        harness = h
-        try h.start()
-        return (h, o)
+        // The harness also starts upstream.py on a free port; on a shared machine another
+        // process may take that port first, so one retry with fresh ports.
+        for attempt in 0..<2 {
+            let h = try EdgeHarness(options: opts)
+            harness = h
+            do {
+                try h.start()
+                return (h, o)
+            } catch let e as HarnessError where attempt == 0 && e.description.contains("Address already in use") {
+                h.stop()
+            }
+        }
+        throw HarnessError("edge harness did not start")
     }
 
     private func get(_ h: EdgeHarness, _ path: String, _ headers: [String] = []) throws -> HTTPResponse {

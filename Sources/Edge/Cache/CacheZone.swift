@@ -42,7 +42,8 @@ struct CacheEntry {
 /// first used. Single-threaded (one reactor), so no locks; lookups and hits
 /// never allocate.
 struct CacheZone {
-    static let unitShift = 10  // 1 KiB blocks at the smallest
+    /// Smallest block: 1 KiB, larger for caches over 1 GiB so the per-unit tables stay at 1M entries.
+    var unitShift = 10
     static let maxOrders = 32
 
     var ready = false
@@ -78,16 +79,17 @@ struct CacheZone {
     mutating func setUp(maxSize: UInt64, maxObject: UInt64) -> Bool {
         // A top block holds the largest object plus its key and head (larger heads are not stored).
         let need = Int(maxObject) + 16 << 10
+        while (Int(maxSize) >> unitShift) > 1 << 20 { unitShift += 1 }
         var order = 0
-        while (1 << (Self.unitShift + order)) < need && order < Self.maxOrders - 1 { order += 1 }
-        let top = 1 << (Self.unitShift + order)
+        while (1 << (unitShift + order)) < need && order < Self.maxOrders - 1 { order += 1 }
+        let top = 1 << (unitShift + order)
         let topBlocks = max(1, Int(maxSize) / top)
         arenaBytes = topBlocks * top
         guard let p = mmap(nil, arenaBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
               p != MAP_FAILED else { return false }
         arena = p
         topOrder = order
-        units = Int32(arenaBytes >> Self.unitShift)
+        units = Int32(arenaBytes >> unitShift)
         let n = Int(units)
         freeHead.deallocate(); freeNext.deallocate(); freePrev.deallocate(); freeOrder.deallocate()
         entries.deallocate(); buckets.deallocate(); scratch.deallocate(); leaders.deallocate()
@@ -98,7 +100,8 @@ struct CacheZone {
         freePrev = .allocate(capacity: n); freePrev.initialize(repeating: -1, count: n)
         freeOrder = .allocate(capacity: n); freeOrder.initialize(repeating: -1, count: n)
         for b in 0..<topBlocks { pushFree(Int32(b << order), order) }
-        entryCapacity = Int32(min(n, 1 << 20))
+        // One entry per 4 KiB of arena on average; beyond that LRU entries make room.
+        entryCapacity = Int32(max(64, min(n, Int(maxSize) >> 12)))
         entries = .allocate(capacity: Int(entryCapacity))
         entries.initialize(repeating: CacheEntry(), count: Int(entryCapacity))
         for i in stride(from: Int(entryCapacity) - 1, through: 0, by: -1) { entries[i].nextFree = freeEntry; freeEntry = Int32(i) }
@@ -120,9 +123,9 @@ struct CacheZone {
         ready = false
     }
 
-    @inline(__always) func blockBytes(_ order: Int8) -> Int { 1 << (Self.unitShift + Int(order)) }
+    @inline(__always) func blockBytes(_ order: Int8) -> Int { 1 << (unitShift + Int(order)) }
     @inline(__always) func base(_ e: Int32) -> UnsafeMutableRawPointer {
-        arena.unsafelyUnwrapped + (Int(entries[Int(e)].unit) << Self.unitShift)
+        arena.unsafelyUnwrapped + (Int(entries[Int(e)].unit) << unitShift)
     }
     @inline(__always) func key(_ e: Int32) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: base(e), count: Int(entries[Int(e)].keyLength))
