@@ -41,7 +41,7 @@ final class CacheTests: XCTestCase {
 
     /// Edge with a caching route for `/c/` (and `/small/` with a tiny size bound) in front of the origin.
     private func start(cache: String = "{ max_size: 1MiB, max_object: 64KiB, coalesce_timeout: 5s }",
-                       adminToken: String? = nil, environment: [String: String] = [:]) throws -> (EdgeHarness, Origin) {
+                       adminToken: String? = nil, environment: [String: String] = [:], workers: String = "1") throws -> (EdgeHarness, Origin) {
         let dir = try Paths.makeTempDir("cache-origin")
         let o = try Origin(dir: dir)
         origin = o
@@ -58,6 +58,7 @@ final class CacheTests: XCTestCase {
                 cluster: up
         """
         opts.environment = environment
+        opts.workers = workers
         if let adminToken {
             opts.environment["EDGE_TEST_ADMIN_TOKEN"] = adminToken
             opts.adminExtra = "  token_env: EDGE_TEST_ADMIN_TOKEN"
@@ -332,5 +333,49 @@ final class CacheTests: XCTestCase {
         XCTAssertGreaterThan(a, 0, "counter reads 0: is alloc_count.so preloaded?")
         XCTAssertLessThanOrEqual(perHit, 0.05, "a cache hit must not allocate")
         XCTAssertEqual(try o.count(path), 1)
+    }
+
+    private func metric(_ text: String, _ name: String, worker: Int) -> Int {
+        let line = text.components(separatedBy: "\n").first { $0.hasPrefix("\(name){worker=\"\(worker)\"}") }
+        return Int(line?.split(separator: " ").last ?? "") ?? -1
+    }
+
+    /// Each worker has its own cache; a purge posted once reaches both.
+    func testPurgeReachesEveryWorker() throws {
+        let (h, o) = try start(workers: "2")
+        let path = "/c/w?cc=max-age%3D600"
+        var filled = false
+        for _ in 0..<60 where !filled {
+            _ = try get(h, path)  // a fresh connection each time: SO_REUSEPORT spreads them
+            let m = try h.metricsText()
+            filled = metric(m, "edge_cache_entries", worker: 0) == 1 && metric(m, "edge_cache_entries", worker: 1) == 1
+        }
+        XCTAssertTrue(filled, "both workers should hold the entry after 60 connections")
+        XCTAssertLessThanOrEqual(try o.count(path), 2, "one upstream fetch per worker at most")
+        let purge = try Curl.run(["-X", "POST", "http://127.0.0.1:\(h.adminPort)/cache/purge"])
+        XCTAssertEqual(purge.status, 200)
+        var purged = false
+        for _ in 0..<60 where !purged {
+            _ = try get(h, path)
+            let m = try h.metricsText()
+            purged = metric(m, "edge_cache_purged_total", worker: 0) == 1 && metric(m, "edge_cache_purged_total", worker: 1) == 1
+        }
+        XCTAssertTrue(purged, "each worker applies the purge before its next lookup")
+        XCTAssertGreaterThan(try o.count(path), 2, "after the purge each worker fetched again")
+    }
+
+    /// Caches belong to the config snapshot: after a reload they start empty, the old ones are freed.
+    func testReloadStartsWithAnEmptyCache() throws {
+        let (h, o) = try start()
+        let path = "/c/reload?cc=max-age%3D600"
+        XCTAssertEqual(try get(h, path).header("x-edge-cache"), "miss")
+        XCTAssertEqual(try get(h, path).header("x-edge-cache"), "hit")
+        let r = try Curl.run(["-X", "POST", "http://127.0.0.1:\(h.adminPort)/reload"])
+        XCTAssertEqual(r.status, 200, r.bodyText)
+        XCTAssertEqual(try get(h, path).header("x-edge-cache"), "miss")
+        XCTAssertEqual(try get(h, path).header("x-edge-cache"), "hit")
+        XCTAssertEqual(try o.count(path), 2)
+        let m = try h.metricsText()
+        XCTAssertEqual(metric(m, "edge_cache_entries", worker: 0), 1, "the old snapshot's cache was freed")
     }
 }
