@@ -368,7 +368,8 @@ extension Reactor {
     static func makeCacheZones(_ routes: UnsafeMutableBufferPointer<CompiledRoute>) -> UnsafeMutablePointer<CacheZone>? {
         guard routes.contains(where: { $0.cache.enabled }) else { return nil }
         let z = UnsafeMutablePointer<CacheZone>.allocate(capacity: routes.count)
-        z.initialize(repeating: CacheZone(), count: routes.count)
+        // One CacheZone() each: every zone owns its (empty) placeholder tables.
+        for i in 0..<routes.count { (z + i).initialize(to: CacheZone()) }
         return z
     }
 
