@@ -3,7 +3,7 @@
 /// `ConfigLoader+Matchers.swift`, header edits in `ConfigLoader+HeaderEdits.swift`.
 extension ConfigLoader {
     static let routeFields = ["match", "cluster", "clusters", "direct_response", "strip_prefix", "prefix_rewrite",
-                              "host_rewrite", "request_headers", "response_headers", "timeout", "mirror", "name", "access_log", "policies"]
+                              "host_rewrite", "request_headers", "response_headers", "timeout", "mirror", "cache", "name", "access_log", "policies"]
     static let directResponseFields = ["status", "headers", "body"]
     static let splitFields = ["name", "weight"]
     /// Framing headers Edge writes itself for a direct response.
@@ -49,6 +49,10 @@ extension ConfigLoader {
         if let n = m.optional("mirror") {
             if case .direct = action { throw n.error("a direct_response route sends nothing upstream to mirror") }
             route.mirror = try parseMirror(n, clusters: clusters)
+        }
+        if let n = m.optional("cache") {
+            if case .direct = action { throw n.error("a direct_response route has nothing to cache") }
+            route.cache = try parseCache(n)
         }
         if let n = m.optional("name") { route.name = try metricsLabel(n) }
         if let n = m.optional("access_log") { route.accessLog = try n.bool() }

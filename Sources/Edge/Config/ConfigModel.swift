@@ -228,6 +228,8 @@ struct RouteConfig: Sendable {
     var timeoutMs: Int = 30_000
     /// `mirror: { cluster, percent }`: copies of requests sent there, answers ignored.
     var mirror: MirrorConfig? = nil
+    /// `cache: { max_size, max_object, ... }`: response cache (Cache/).
+    var cache: CacheConfig? = nil
     /// `policies: [...]` (nil = the listener default; `[]` = none).
     var policies: PolicyReferences? = nil
     var location: SourceLocation

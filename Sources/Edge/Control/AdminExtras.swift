@@ -19,6 +19,7 @@ final class AdminExtras: @unchecked Sendable {
             return AdminResponse(status: 200, contentType: "text/html; charset=utf-8", body: DashboardPage.html)
         }
         if let denied = AdminAuth.check(auth, method: method, head: head) { return denied }
+        if path == "/cache/purge" { return CachePurge.adminRespond(method: method, head: head, body: []) }
         if path == "/metrics", method == "GET" || method == "HEAD",
            let accept = AdminAuth.header("accept", in: head),
            String(decoding: accept, as: UTF8.self).contains("application/openmetrics-text") {

@@ -12,6 +12,8 @@ enum ExchangePhase: UInt8 {
     case closing
     /// The upstream answered 101: the connection is now a raw byte relay.
     case upgraded
+    /// A cache miss waiting for a concurrent request of the same key (Cache/CacheCoalescing.swift).
+    case cacheWait
 }
 
 /// How a body is delimited while it streams through.
@@ -94,4 +96,6 @@ struct Exchange {
     var headScan = HeadScanState()
     /// What the route's policies decided (consumer, CORS origin, rate-limit numbers).
     var policy = PolicyExchangeState()
+    /// Response-cache state (Cache/ResponseCache.swift).
+    var cache = CacheExchangeState()
 }

@@ -57,6 +57,9 @@ extension Reactor {
             case .upgraded:
                 if socks[i].relayPending { checkRelayReady(c) }
                 return
+            case .cacheWait:
+                if socks[i].eof { closeSock(c) }
+                return
             }
         }
     }
@@ -81,7 +84,7 @@ extension Reactor {
             if !socks[i].closing && exchanges[xi].phase == .local { refreshClientTimer(c) }
         case .closing:
             lingerIfDrained(c)
-        case .upgraded:
+        case .upgraded, .cacheWait:
             return
         case .readingHead:
             if socks[i].segCount == 0 && !socks[i].sendInFlight && socks[i].inHead >= 0 { clientReadable(c) }
@@ -165,7 +168,7 @@ extension Reactor {
         let route = views[Int(ex.view)].routes[r]
         if route.cluster == -1 {
             respondDirect(c, route, consume: head.headLength)
-        } else {
+        } else if !(route.cache.enabled && cacheLookup(c, route, &head, buf)) {
             startProxy(c, route, &head, buf, &req)
         }
     }
@@ -230,7 +233,7 @@ extension Reactor {
         case .proxying: if !ex.responseDone { return }
         case .local: break
         case .closing: lingerIfDrained(c); return
-        case .readingHead, .upgraded: return
+        case .readingHead, .upgraded, .cacheWait: return
         }
         if !ex.request.done {
             // Body not read (early response or local answer): we cannot find the next request.
@@ -377,6 +380,7 @@ extension Reactor {
         let xi = Int(socks[Int(c)].exchange)
         let v = exchanges[xi].view
         if v < 0 { return }
+        if exchanges[xi].cache.active { cacheExchangeEnded(xi) }
         let e = exchanges[xi].countedEndpoint
         if e >= 0, let active = views[Int(v)].active { active[Int(e)] -= 1 }
         if e >= 0 { uncountRequest(v, e, retried: exchanges[xi].retryCounted) }

@@ -133,6 +133,7 @@ extension Reactor {
             appendExchangeRequestId(xi, &w)
             w.append("\r\n")
         }
+        if exchanges[xi].cache.revalidating { appendCacheValidators(&w, xi) }
         w.append("\r\n")
         let start = buffers.end[Int(id)]
         guard commitHead(u, id, w) else { return false }
@@ -204,6 +205,7 @@ extension Reactor {
             if chunked && !exchanges[xi].response.dechunk { w.append("Transfer-Encoding: chunked\r\n") }
             if let length { w.append("Content-Length: "); w.appendDecimal(length); w.append("\r\n") }
             w.append("Via: 1.1 edge\r\n")
+            if exchanges[xi].cache.active { appendCacheStatus(&w, xi) }
             appendAttempts(&w, xi)
             if !exchanges[xi].keepAlive { w.append("Connection: close\r\n") }
             else if exchanges[xi].versionMinor == 0 { w.append("Connection: keep-alive\r\n") }

@@ -172,6 +172,8 @@ extension Reactor {
         case .sniPeek:
             stats.bump(stats.clientErrors)
             closeSock(slot)
+        case .cacheWait:
+            cacheWaitFired(slot)
         }
     }
 }

@@ -190,12 +190,13 @@ extension Reactor {
                 reportResponse(u, status: head.status)
                 observeLatency(u, since: exchanges[xi].startedMs)
                 if let cause = RetryCause.forStatus(head.status), retryAttempt(c, u, cause) { return }
+                if exchanges[xi].cache.active && cacheResponseHead(c, u, &head, buf) { return }
                 startResponse(c, u, &head, buf)
                 if socks[ci].closing || socks[ui].closing { return }
             }
         }
         // Body.
-        if let _ = downstreamSendData(xi, from: u) {
+        if let _ = cacheSendData(xi, from: u) {
             stats.bump(stats.upstreamErrors)
             detach(c, u); closeSock(u)
             downstreamReset(xi)

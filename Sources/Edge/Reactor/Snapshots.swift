@@ -26,6 +26,8 @@ struct SnapshotView {
     /// Circuit-breaker numbers per cluster, and the table's endpoint health cells.
     var clusterCounters: UnsafeMutablePointer<ClusterCounters>? = nil
     var endpointHealth = UnsafeMutableBufferPointer<HealthCell>(start: nil, count: 0)
+    /// Response-cache zones of this worker, one per route (Cache/), nil when no route caches.
+    var caches: UnsafeMutablePointer<CacheZone>? = nil
 }
 
 extension Reactor {
@@ -71,6 +73,7 @@ extension Reactor {
         v.clusterCounters = .allocate(capacity: max(t.clusters.count, 1))
         v.clusterCounters?.initialize(repeating: ClusterCounters(), count: max(t.clusters.count, 1))
         v.endpointHealth = t.endpointHealth
+        v.caches = Reactor.makeCacheZones(t.routes)
         views[k] = v
         if t.maxHeaderCount + 1 > headerTable.count {
             headerTable.deallocate()
@@ -155,6 +158,7 @@ extension Reactor {
         views[i].active?.deallocate()
         views[i].balancer?.deallocate()
         views[i].clusterCounters?.deallocate()
+        freeCacheZones(views[i].caches, count: views[i].routes.count)
         views[i] = SnapshotView()
         owned[i] = nil  // last reference on this thread; the table frees itself when no one else holds it
         stats.liveSnapshots.store(liveViewCount(), ordering: .relaxed)

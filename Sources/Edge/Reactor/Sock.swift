@@ -23,6 +23,8 @@ enum TimerKind: UInt8 {
     case sniPeek
     /// TLS handshake not finished within the listener's handshake_timeout.
     case tlsHandshake
+    /// A coalesced cache miss: woken by its leader, or waited coalesce_timeout.
+    case cacheWait
 }
 
 /// A slice to send: bytes of a buffer-table id (holding one reference), or

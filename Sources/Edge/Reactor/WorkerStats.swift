@@ -57,6 +57,8 @@ struct WorkerStats: @unchecked Sendable {
     var telemetry = WorkerTelemetry()
     /// HTTP/2 counters (HTTP2/HTTP2Stats.swift).
     let http2 = HTTP2Stats()
+    /// Response-cache counters (Cache/CacheStats.swift).
+    let cache = CacheStats()
 
     @inline(__always) func bump(_ a: UnsafeAtomic<Int>, _ by: Int = 1) {
         a.wrappingIncrement(by: by, ordering: .relaxed)

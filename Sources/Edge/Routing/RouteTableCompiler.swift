@@ -123,6 +123,7 @@ struct Compilation {
             cr.mirrorCluster = ci
             cr.mirrorPercent = Int32(m.percent)
         }
+        if let cc = r.cache { cr.cache = CompiledCacheSettings(cc) }
         parts.routes.append(cr)
     }
 
