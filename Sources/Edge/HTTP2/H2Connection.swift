@@ -410,3 +410,22 @@ extension Reactor {
         return false
     }
 }
+
+extension Reactor {
+    /// Drain: a client connection gets GOAWAY NO_ERROR naming the last stream
+    /// Edge took (RFC 9113 §6.8), its open streams finish, then it closes; an
+    /// idle upstream HTTP/2 connection closes now, a busy one after its streams.
+    func h2Drain(_ slot: Int32) {
+        let i = Int(slot)
+        if socks[i].kind == .upstream {
+            if http2.upConns[i].streams == 0 { h2upClose(slot, 502, "draining", cause: "upstream_closed") }
+            else { http2.upConns[i].goingAway = true }
+            return
+        }
+        guard socks[i].kind == .client, let s = http2.conns[i].session, !http2.conns[i].closeWhenFlushed, !socks[i].lingering else { return }
+        let last = nghttp2_session_get_last_proc_stream_id(s)
+        _ = nghttp2_submit_goaway(s, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, NGHTTP2_NO_ERROR.rawValue, nil, 0)
+        h2Flush(slot)
+        h2DrainKicks()
+    }
+}
