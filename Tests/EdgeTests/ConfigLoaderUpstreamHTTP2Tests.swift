@@ -18,14 +18,16 @@ final class ConfigLoaderUpstreamHTTP2Tests: XCTestCase {
         XCTAssertEqual(try ConfigLoader.parse(yaml: config(""), file: "edge.yaml").clusters[0].upstreamProtocol, .http1)
         XCTAssertEqual(try ConfigLoader.parse(yaml: config("    protocol: http2"), file: "edge.yaml").clusters[0].upstreamProtocol, .http2)
         XCTAssertEqual(try ConfigLoader.parse(yaml: config("    protocol: http1"), file: "edge.yaml").clusters[0].upstreamProtocol, .http1)
+        let tls = try ConfigLoader.parse(yaml: config("    protocol: http2\n    tls: { verify: false }"), file: "edge.yaml").clusters[0]
+        XCTAssertEqual(tls.upstreamProtocol, .http2)
+        XCTAssertNotNil(tls.tls, "http2 over TLS offers ALPN h2")
     }
 
     func testErrors() {
         let cases: [(String, String)] = [
             ("    protocol: http3", "edge.yaml:6: clusters[0].protocol: unknown protocol"),
             ("    protocol: [http2]", "edge.yaml:6: clusters[0].protocol:"),
-            ("    protocol: auto", "edge.yaml:6: clusters[0].protocol: 'auto' (ALPN over TLS) is not supported yet"),
-            ("    protocol: http2\n    tls: { verify: false }", "edge.yaml:6: clusters[0].protocol: http2 over TLS to upstreams is not supported yet"),
+            ("    protocol: auto", "edge.yaml:6: clusters[0].protocol: 'auto' (pick h2 or http/1.1 by ALPN) is not supported yet"),
             ("    protocol: http2\n    proxy_protocol: v2", "edge.yaml:6: clusters[0].protocol: http2 multiplexes many clients"),
         ]
         for (extra, prefix) in cases {

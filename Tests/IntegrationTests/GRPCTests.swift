@@ -15,15 +15,19 @@ final class GRPCPeer {
     private(set) var process: ManagedProcess?
     let dir: URL
 
-    init(dir: URL, port: UInt16? = nil, maxStreams: Int = 0) throws {
+    let tls: (cert: String, key: String)?
+
+    init(dir: URL, port: UInt16? = nil, maxStreams: Int = 0, tls: (cert: String, key: String)? = nil) throws {
         self.dir = dir
         self.port = try port ?? Ports.free()
+        self.tls = tls
         try start(maxStreams: maxStreams)
     }
 
     func start(maxStreams: Int = 0) throws {
         var args = ["-u", GRPCPeer.script, "serve", "--port", String(port)]
         if maxStreams > 0 { args += ["--max-streams", String(maxStreams)] }
+        if let tls { args += ["--cert", tls.cert, "--key", tls.key] }
         process = try ManagedProcess(name: "grpc-\(port)-\(Int(OS.now() * 1000) % 100_000)", executable: try Paths.require("python3"), arguments: args, dir: dir)
         let deadline = OS.now() + 15
         while OS.now() < deadline {
@@ -59,6 +63,10 @@ final class GRPCPeer {
             "        timeout: 400ms",
             "      - match: { path_prefix: \"/down.Echo/\" }",
             "        cluster: grpc_down",
+            "      - match: { path_prefix: \"/edge-only/\" }",
+            "        cluster: grpc",
+            "        strip_prefix: true",
+            "        request_headers: { remove: [ grpc-timeout ] }",
         ].joined(separator: "\n")
         o.extraTopLevel = ([
             "  - name: grpc",
@@ -123,8 +131,9 @@ final class GRPCTests: EdgeTestCase {
 
     func testEdgeEnforcesGrpcTimeoutAndRouteTimeout() throws {
         let h = try start()
-        // grpc-timeout 300m and no client-side deadline: Edge ends the call itself.
-        let raw = try GRPCPeer.run(["raw", "--port", String(h.listenPort), "--path", "/edge.test.Echo/Unary", "--timeout", "300m"])
+        // grpc-timeout 300m and no client-side deadline: Edge ends the call itself (the route
+        // removes grpc-timeout towards the upstream, so the upstream cannot be the one that stops).
+        let raw = try GRPCPeer.run(["raw", "--port", String(h.listenPort), "--path", "/edge-only/edge.test.Echo/Unary", "--timeout", "300m"])
         let head = dict(raw["headers"])
         XCTAssertEqual(head[":status"] as? String, "200", "\(raw)")
         XCTAssertEqual(head["grpc-status"] as? String, "4", "DEADLINE_EXCEEDED from Edge: \(raw)")
@@ -142,6 +151,25 @@ final class GRPCTests: EdgeTestCase {
         XCTAssertLessThan(rt["seconds"] as? Double ?? 99, 2.5, "\(rt)")
         // The upstream connection survives the cancelled streams.
         XCTAssertEqual(dict(try GRPCPeer.run(["call", "--target", "127.0.0.1:\(h.listenPort)", "unary"])["result"])["code"] as? String, "OK")
+    }
+
+    func testUpstreamOverTLSWithALPNh2() throws {
+        let dir = try Paths.makeTempDir("grpc-tls")
+        let pki = try TestPKI.create(in: dir)
+        try pki.leaf("up", cn: "/CN=localhost", sans: "DNS:localhost,IP:127.0.0.1")
+        let p = try GRPCPeer(dir: dir, tls: (pki.file("up.pem"), pki.file("up.key")))
+        peer = p
+        let o = GRPCPeer.edgeOptions(grpcPort: p.port, refusedPort: try Ports.free(), extraClusterLines: [
+            "    tls: { server_name: localhost, ca: \(pki.file("ca.pem")), verify: true }",
+        ])
+        let h = try startEdge(o)
+        let out = try GRPCPeer.run(["call", "--target", "127.0.0.1:\(h.listenPort)", "all"])
+        XCTAssertEqual(dict(out["unary"])["code"] as? String, "OK", "\(out)")
+        XCTAssertEqual(dict(out["bidi"])["value"] as? [String], ["re:x", "re:y", "re:z"], "\(out)")
+        XCTAssertEqual(dict(out["not_found"])["code"] as? String, "NOT_FOUND", "\(out)")
+        XCTAssertEqual(dict(dict(out["not_found"])["trailers"])["x-detail"] as? String, "no such thing", "\(out)")
+        let m = EdgeHarness.parseMetrics(try h.metricsText())
+        XCTAssertGreaterThanOrEqual(m.filter { $0.key.hasPrefix("edge_tls_upstream_handshakes_total") }.values.reduce(0, +), 1, "TLS towards the upstream")
     }
 
     func testEdgeErrorsAreGRPCStatuses() throws {

@@ -53,8 +53,8 @@ extension ConfigLoader {
             default: c.sendProxyProtocol = 0
             }
         }
-        if let n = m.optional("tls") { c.tls = try parseClusterTLS(n) }
-        if let n = m.optional("protocol") { c.upstreamProtocol = try parseUpstreamProtocol(n, tls: c.tls != nil, proxyProtocol: c.sendProxyProtocol) }
+        if let n = m.optional("protocol") { c.upstreamProtocol = try parseUpstreamProtocol(n, proxyProtocol: c.sendProxyProtocol) }
+        if let n = m.optional("tls") { c.tls = try parseClusterTLS(n, alpnH2: c.upstreamProtocol == .http2) }
         c.resilience = try parseResilience(m, endpointCount: endpoints.count)
         if let n = m.optional("allow_metadata_addresses") { c.allowMetadataAddresses = try n.bool() }
         try checkMetadataGuard(c, m)

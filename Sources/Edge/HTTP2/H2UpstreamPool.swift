@@ -92,6 +92,12 @@ extension Reactor {
         stats.bump(stats.upstreamOpened)
         cancelTimer(u)
         armRecv(u)
+        // Over TLS the queued preface and requests go out once the handshake is done (Transport/TLS).
+        if let client = upstreamTLSContext(u), !startUpstreamTLS(u, client) {
+            if !socks[ui].closing { h2upClose(u, 502, "upstream TLS handshake failed", cause: "upstream_tls_failure") }
+            h2DrainKicks()
+            return
+        }
         h2upFlush(u)
         h2upArmTimer(u)
         h2DrainKicks()

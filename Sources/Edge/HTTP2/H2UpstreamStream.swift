@@ -42,7 +42,8 @@ struct H2UpStream {
     var headDone = false
     /// END_STREAM received from the upstream.
     var ended = false
-    var retried = false
+    /// Times the stream was refused unprocessed and sent again (at most 3).
+    var retries: Int8 = 0
     var block = H2Fields()
     var trailers = H2Fields()
 }
@@ -293,7 +294,7 @@ extension Reactor {
         case NGHTTP2_SETTINGS.rawValue:
             if flags & NGHTTP2_FLAG_ACK.rawValue == 0 { t.upConns[ui].settingsSeen = true }
         case NGHTTP2_GOAWAY.rawValue:
-            // Streams above its last id are closed by nghttp2 (REFUSED_STREAM → retried once).
+            // Streams above its last id are closed by nghttp2 (REFUSED_STREAM → sent again elsewhere).
             t.upConns[ui].goingAway = true
             stats.http2.upstreamGoaways.wrappingIncrement(ordering: .relaxed)
         case NGHTTP2_HEADERS.rawValue:
@@ -396,9 +397,10 @@ extension Reactor {
         let c = exchanges[xi].client
         h2upUnlink(x)
         if t.streams[xi].up.ended { h2KickDown(c); return }
-        // Refused before any work (GOAWAY, over its stream limit): once more elsewhere.
-        if code == NGHTTP2_REFUSED_STREAM.rawValue && !t.streams[xi].up.headDone && t.streams[xi].up.sentBody == 0 && !t.streams[xi].up.retried {
-            t.streams[xi].up.retried = true
+        // REFUSED_STREAM guarantees the upstream did not process it (RFC 9113 §8.7); so does a stream
+        // above a GOAWAY's last id. Common on a fresh connection whose SETTINGS had not arrived yet.
+        if code == NGHTTP2_REFUSED_STREAM.rawValue && !t.streams[xi].up.headDone && t.streams[xi].up.sentBody == 0 && t.streams[xi].up.retries < 3 {
+            t.streams[xi].up.retries += 1
             t.streams[xi].up.reqDeferred = false
             if h2upSubmit(x) { return }
             h2KickDown(c)

@@ -2,7 +2,7 @@
 """gRPC peer for GRPCTests.swift and UpstreamHTTP2Tests.swift (grpcio, generic
 handlers over raw bytes: messages are plain byte strings, no codegen).
 
-  serve --port P [--max-streams N]     the upstream behind Edge
+  serve --port P [--max-streams N] [--cert PEM --key PEM]   the upstream behind Edge (TLS with --cert)
   call  --target HOST:PORT SCENARIO    a client in front of Edge, prints JSON
   raw   --port P --path /svc/M --timeout 300m   one h2 request with grpc-timeout
                                        and no client deadline (python h2), prints JSON
@@ -55,7 +55,11 @@ def serve(args):
         opts.append(("grpc.max_concurrent_streams", args.max_streams))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=opts)
     server.add_generic_rpc_handlers((handler,))
-    server.add_insecure_port("127.0.0.1:%d" % args.port)
+    if args.cert:
+        creds = grpc.ssl_server_credentials([(open(args.key, "rb").read(), open(args.cert, "rb").read())])
+        server.add_secure_port("127.0.0.1:%d" % args.port, creds)
+    else:
+        server.add_insecure_port("127.0.0.1:%d" % args.port)
     server.start()
     print("ready", flush=True)
     server.wait_for_termination()
@@ -108,7 +112,7 @@ def call(args):
             try:
                 peers[i] = calls[i % 3](b"sleep:%d" % args.sleep_ms, timeout=20).decode()
             except grpc.RpcError as e:
-                peers[i] = "error:" + e.code().name
+                peers[i] = "error:%s: %s %s" % (e.code().name, e.details(), dict(e.trailing_metadata() or ()))
         # `count` streams open at once; each answer names the upstream connection that carried it.
         ths = [threading.Thread(target=one, args=(i,)) for i in range(args.count)]
         for t in ths: t.start()
@@ -163,6 +167,7 @@ def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve"); s.add_argument("--port", type=int, required=True); s.add_argument("--max-streams", type=int, default=0)
+    s.add_argument("--cert", default=""); s.add_argument("--key", default="")
     c = sub.add_parser("call"); c.add_argument("--target", required=True); c.add_argument("scenario")
     c.add_argument("--service", default=SERVICE); c.add_argument("--count", type=int, default=30); c.add_argument("--sleep-ms", type=int, default=600)
     r = sub.add_parser("raw"); r.add_argument("--port", type=int, required=True); r.add_argument("--path", required=True)
