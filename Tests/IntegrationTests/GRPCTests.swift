@@ -50,10 +50,10 @@ final class GRPCPeer {
     }
 
     /// Edge options: h2c listener, routes for the echo service and a `protocol: http2` cluster `grpc`.
-    static func edgeOptions(grpcPort: UInt16, refusedPort: UInt16, extraClusterLines: [String] = []) -> EdgeOptions {
+    static func edgeOptions(grpcPort: UInt16, refusedPort: UInt16, extraClusterLines: [String] = [], extraRouteLines: [String] = []) -> EdgeOptions {
         var o = EdgeOptions()
         o.listenerExtra = ["    http2: { cleartext: true }"]
-        o.extraRoutes = [
+        o.extraRoutes = ([
             "      - match: { path_prefix: \"/edge.test.Echo/\" }",
             "        cluster: grpc",
             "        timeout: 10s",
@@ -67,7 +67,7 @@ final class GRPCPeer {
             "        cluster: grpc",
             "        strip_prefix: true",
             "        request_headers: { remove: [ grpc-timeout ] }",
-        ].joined(separator: "\n")
+        ] + extraRouteLines).joined(separator: "\n")
         o.extraTopLevel = ([
             "  - name: grpc",
             "    protocol: http2",
@@ -161,6 +161,14 @@ final class GRPCTests: EdgeTestCase {
         peer = p
         let o = GRPCPeer.edgeOptions(grpcPort: p.port, refusedPort: try Ports.free(), extraClusterLines: [
             "    tls: { server_name: localhost, ca: \(pki.file("ca.pem")), verify: true }",
+            "  - name: grpc_badname",
+            "    protocol: http2",
+            "    endpoints: [ \"127.0.0.1:\(p.port)\" ]",
+            "    tls: { server_name: other.test, ca: \(pki.file("ca.pem")), verify: true }",
+        ], extraRouteLines: [
+            "      - match: { path_prefix: \"/badtls/\" }",
+            "        cluster: grpc_badname",
+            "        strip_prefix: true",
         ])
         let h = try startEdge(o)
         let out = try GRPCPeer.run(["call", "--target", "127.0.0.1:\(h.listenPort)", "all"])
@@ -170,6 +178,30 @@ final class GRPCTests: EdgeTestCase {
         XCTAssertEqual(dict(dict(out["not_found"])["trailers"])["x-detail"] as? String, "no such thing", "\(out)")
         let m = EdgeHarness.parseMetrics(try h.metricsText())
         XCTAssertGreaterThanOrEqual(m.filter { $0.key.hasPrefix("edge_tls_upstream_handshakes_total") }.values.reduce(0, +), 1, "TLS towards the upstream")
+        // A certificate for another name: the handshake fails, the call gets UNAVAILABLE with the cause.
+        let bad = dict(try GRPCPeer.run(["call", "--target", "127.0.0.1:\(h.listenPort)", "unary", "--service", "badtls/edge.test.Echo"])["result"])
+        XCTAssertEqual(bad["code"] as? String, "UNAVAILABLE", "\(bad)")
+        XCTAssertEqual(dict(bad["trailers"])["x-edge-error"] as? String, "upstream_tls_failure", "\(bad)")
+    }
+
+    func testDrainSendsGoawayAndFinishesOpenStreams() throws {
+        let h = try start()
+        // A call in flight (the upstream sleeps 1.5 s) when Edge is told to stop.
+        let client = try ManagedProcess(name: "raw-drain", executable: try Paths.require("python3"),
+                                        arguments: [GRPCPeer.script, "raw", "--port", String(h.listenPort), "--path", "/edge.test.Echo/Unary", "--body", "sleep:1500"],
+                                        dir: h.dir)
+        let sent = OS.now() + 15
+        while OS.now() < sent && !client.stderrText().contains("sent") { OS.sleepMs(50) }
+        OS.sleepMs(400)
+        h.edge?.signal(SIGTERM)
+        _ = client.wait(timeout: 20)
+        guard let out = try? JSONSerialization.jsonObject(with: Data(client.stdoutText().utf8)) as? [String: Any] else {
+            return XCTFail("raw client gave no JSON: \(client.stdoutText()) \(client.stderrText())")
+        }
+        let goaway = dict(out["goaway"])
+        XCTAssertEqual(goaway["code"] as? Int, 0, "GOAWAY NO_ERROR on drain: \(out)")
+        XCTAssertEqual(goaway["last_stream_id"] as? Int, 1, "names the stream in flight: \(out)")
+        XCTAssertEqual(dict(out["trailers"])["grpc-status"] as? String, "0", "the open stream still completes: \(out)")
     }
 
     func testEdgeErrorsAreGRPCStatuses() throws {

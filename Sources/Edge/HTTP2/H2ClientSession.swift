@@ -48,8 +48,11 @@ enum H2ClientSession {
         nghttp2_option_set_max_continuations(option, 8)
         // An upstream never pushes to Edge (ENABLE_PUSH 0 below).
         nghttp2_option_set_max_reserved_remote_streams(option, 0)
-        // Streams sent before the upstream's SETTINGS arrive (the pool assumes the same).
-        nghttp2_option_set_peer_max_concurrent_streams(option, H2UpConn.assumedStreams)
+        // Until the upstream's SETTINGS arrive only one stream goes out; the rest
+        // wait inside nghttp2 and open as its limit allows (servers such as
+        // grpc-core reset streams over their limit with ENHANCE_YOUR_CALM, and
+        // a request whose body went out cannot be sent again).
+        nghttp2_option_set_peer_max_concurrent_streams(option, 1)
         var m = H2Session.mem(account)
         var session: OpaquePointer? = nil
         guard nghttp2_session_client_new3(&session, callbacks, UnsafeMutableRawPointer(context), option, &m) == 0, let session else {

@@ -10,7 +10,8 @@ struct H2UpConn {
     /// downstream took them (SETTINGS_INITIAL_WINDOW_SIZE sent upstream).
     static let streamWindow: Int32 = 262_144
     static let connectionWindow: Int32 = 4 << 20
-    /// Streams assumed free before the upstream's SETTINGS arrived.
+    /// Streams the pool places on a connection before its SETTINGS arrived
+    /// (nghttp2 sends one and holds the rest until the real limit is known).
     static let assumedStreams: UInt32 = 100
 
     var session: OpaquePointer? = nil

@@ -137,9 +137,14 @@ def raw(args):
     body = args.body.encode()
     conn.send_data(sid, b"\x00" + len(body).to_bytes(4, "big") + body, end_stream=True)
     sock.sendall(conn.data_to_send())
+    print("sent", file=sys.stderr, flush=True)
     t0 = time.time()
     out = {"headers": {}, "trailers": {}, "data": 0}
     done = False
+    pending = b""
+    # Frames are fed one at a time: python-h2 refuses every frame after a
+    # GOAWAY, which RFC 9113 allows for streams up to its last id, so those
+    # are decoded here (HPACK state stays python-h2's).
     while not done:
         try:
             data = sock.recv(65536)
@@ -148,17 +153,37 @@ def raw(args):
             break
         if not data:
             break
-        for ev in conn.receive_data(data):
-            if isinstance(ev, h2.events.ResponseReceived):
-                out["headers"] = dict(ev.headers)
-            elif isinstance(ev, h2.events.TrailersReceived):
-                out["trailers"] = dict(ev.headers)
-            elif isinstance(ev, h2.events.DataReceived):
-                out["data"] += len(ev.data)
-                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
-            elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
-                done = True
-        sock.sendall(conn.data_to_send())
+        pending += data
+        while len(pending) >= 9 and not done:
+            n = int.from_bytes(pending[:3], "big")
+            if len(pending) < 9 + n:
+                break
+            frame, pending = pending[:9 + n], pending[9 + n:]
+            ftype, flags = frame[3], frame[4]
+            if "goaway" in out:
+                if ftype == 1:  # HEADERS (Edge neither pads nor sends priority)
+                    fields = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
+                              for k, v in conn.decoder.decode(frame[9:])}
+                    out["trailers" if out["headers"] else "headers"] = fields
+                elif ftype == 0:
+                    out["data"] += n
+                if flags & 0x1 and ftype in (0, 1):
+                    done = True
+                continue
+            for ev in conn.receive_data(frame):
+                if isinstance(ev, h2.events.ResponseReceived):
+                    out["headers"] = dict(ev.headers)
+                elif isinstance(ev, h2.events.TrailersReceived):
+                    out["trailers"] = dict(ev.headers)
+                elif isinstance(ev, h2.events.DataReceived):
+                    out["data"] += len(ev.data)
+                    conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.ConnectionTerminated):
+                    out["goaway"] = {"code": int(ev.error_code), "last_stream_id": ev.last_stream_id}
+                elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    done = True
+            if "goaway" not in out:
+                sock.sendall(conn.data_to_send())
     out["seconds"] = time.time() - t0
     print(json.dumps(out))
 
