@@ -50,6 +50,15 @@ final class UpstreamHTTP2Tests: EdgeTestCase {
         XCTAssertGreaterThanOrEqual(try metric(h, "edge_http2_upstream_streams_total"), 1000)
     }
 
+    func testHTTP1ClientToHTTP2ClusterIsAClearError() throws {
+        // Not bridged yet: a clear 502 with its cause, and the connection and Edge keep serving.
+        let h = try start()
+        let r = try HTTP.get(port: h.listenPort, "/edge.test.Echo/Unary")
+        XCTAssertEqual(r.status, 502)
+        XCTAssertEqual(r.header("x-edge-error"), "upstream_protocol")
+        XCTAssertEqual(try HTTP.get(port: h.listenPort, "/direct").status, 201)
+    }
+
     func testPeerStreamLimitOpensMoreConnections() throws {
         let h = try start(maxStreams: 4)
         // grpc-core resets streams over its limit (ENHANCE_YOUR_CALM): no error means the limit held.
