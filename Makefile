@@ -60,6 +60,7 @@ deps:
 	@python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install --quiet prometheus_client
 	@python3 -c 'import jwt, cryptography' 2>/dev/null || python3 -m pip install --quiet PyJWT cryptography
 	@python3 -c 'import h2' 2>/dev/null || python3 -m pip install --quiet h2
+	@python3 -c 'import grpc, grpc_tools' 2>/dev/null || python3 -m pip install --quiet grpcio grpcio-tools
 
 build:
 	$(SWIFT) build -c release --product edge

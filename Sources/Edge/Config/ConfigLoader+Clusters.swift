@@ -1,7 +1,7 @@
 /// `clusters[]`: upstream groups, their endpoints, balancing and pool settings.
 extension ConfigLoader {
     static let clusterFields = ["name", "endpoints", "balance", "hash_on", "connect_timeout", "max_idle", "idle_timeout", "dns_refresh",
-                                "proxy_protocol", "tls", "allow_metadata_addresses"] + resilienceFields
+                                "proxy_protocol", "tls", "protocol", "allow_metadata_addresses"] + resilienceFields
     static let endpointFields = ["address", "weight"]
 
     static func parseClusters(_ node: ConfigNode) throws(ConfigError) -> [ClusterConfig] {
@@ -53,7 +53,8 @@ extension ConfigLoader {
             default: c.sendProxyProtocol = 0
             }
         }
-        if let n = m.optional("tls") { c.tls = try parseClusterTLS(n) }
+        if let n = m.optional("protocol") { c.upstreamProtocol = try parseUpstreamProtocol(n, proxyProtocol: c.sendProxyProtocol) }
+        if let n = m.optional("tls") { c.tls = try parseClusterTLS(n, alpnH2: c.upstreamProtocol == .http2) }
         c.resilience = try parseResilience(m, endpointCount: endpoints.count)
         if let n = m.optional("allow_metadata_addresses") { c.allowMetadataAddresses = try n.bool() }
         try checkMetadataGuard(c, m)

@@ -127,7 +127,7 @@ extension ConfigLoader {
     static let clusterTLSFields = ["server_name", "ca", "verify", "client_cert", "client_key"]
 
     /// `clusters[].tls`: TLS to the upstream endpoints.
-    static func parseClusterTLS(_ node: ConfigNode) throws(ConfigError) -> ClusterTLSConfig {
+    static func parseClusterTLS(_ node: ConfigNode, alpnH2: Bool = false) throws(ConfigError) -> ClusterTLSConfig {
         let m = try node.mapping(allowed: clusterTLSFields)
         var t = ClusterTLSConfig()
         if let n = m.optional("server_name") {
@@ -151,7 +151,7 @@ extension ConfigLoader {
             }
         }
         do {
-            t.context = try TLSClientContext.build(t, workers: RouteTableCompiler.allowedCPUCount() + 64)
+            t.context = try TLSClientContext.build(t, workers: RouteTableCompiler.allowedCPUCount() + 64, alpnH2: alpnH2)
         } catch let e {
             var at = node
             switch e.field {

@@ -283,6 +283,8 @@ package struct ClusterConfig: Sendable {
     var sendProxyProtocol: Int = 0
     /// `tls:` to the endpoints (ConfigLoader+TLS.swift).
     var tls: ClusterTLSConfig? = nil
+    /// `protocol: http1 | http2` to the endpoints (Config/ConfigLoader+UpstreamHTTP2.swift).
+    var upstreamProtocol: UpstreamProtocol = .http1
     /// Health checks, outlier ejection, circuit breakers, retries (ConfigModel+Resilience.swift).
     var resilience = ClusterResilienceConfig()
     /// Endpoints in link-local / cloud-metadata ranges are refused unless set (Policy/PolicyConfigLoader.swift).

@@ -25,6 +25,8 @@ struct H2Conn {
     var doomed = false
     /// GOAWAY queued as the last thing: shut down once output drained.
     var closeWhenFlushed = false
+    /// Queued in `HTTP2Tables.kicks` for a flush (H2UpstreamPool.swift).
+    var kickPending = false
 }
 
 /// Per-worker HTTP/2 tables, created on the first HTTP/2 connection.
@@ -39,8 +41,20 @@ final class HTTP2Tables {
     let scratch: UnsafeMutablePointer<UInt8>
     static let scratchBytes = 65_536
     let callbacks: OpaquePointer?
+    /// Upstream HTTP/2 connections (by upstream slot), their pool list and callbacks.
+    let upConns: UnsafeMutablePointer<H2UpConn>
+    var upFirst: Int32 = -1
+    let clientCallbacks: OpaquePointer?
+    /// Downstream connections waiting for a flush (see `h2KickDown`).
+    let kicks: UnsafeMutablePointer<Int32>
+    var kickCount = 0
+    let kickCapacity: Int
 
     init(capacity: Int) {
+        upConns = lazyArray(capacity)
+        clientCallbacks = H2ClientSession.makeCallbacks()
+        kickCapacity = max(capacity, 1)
+        kicks = .allocate(capacity: max(capacity, 1))
         conns = lazyArray(capacity)
         contexts = lazyArray(capacity)
         streams = lazyArray(capacity)
@@ -100,6 +114,7 @@ extension Reactor {
 
     /// Client bytes → nghttp2; its output → the socket.
     func h2Readable(_ c: Int32) {
+        defer { h2DrainKicks() }
         let i = Int(c)
         let t = http2
         if socks[i].lingering {
@@ -131,6 +146,7 @@ extension Reactor {
 
     /// A send completed: more of nghttp2's output fits now.
     func h2Writable(_ c: Int32) {
+        defer { h2DrainKicks() }
         let i = Int(c)
         if socks[i].closing { return }
         http2.conns[i].progressMs = nowMs
@@ -269,6 +285,7 @@ extension Reactor {
 
     /// The connection's slot is closing: every stream ends, the session goes.
     func h2ConnectionClosing(_ c: Int32) {
+        if socks[Int(c)].kind == .upstream { h2upClosing(c); return }
         h2CloseAllStreams(c)
         h2DeleteSession(c)
     }
@@ -344,6 +361,8 @@ extension Reactor {
     }
 
     func h2Timer(_ c: Int32, _ kind: TimerKind) {
+        if socks[Int(c)].kind == .upstream { h2upTimer(c, kind); return }
+        defer { h2DrainKicks() }
         let i = Int(c)
         switch kind {
         case .clientLinger:
@@ -389,5 +408,24 @@ extension Reactor {
             x = st.next
         }
         return false
+    }
+}
+
+extension Reactor {
+    /// Drain: a client connection gets GOAWAY NO_ERROR naming the last stream
+    /// Edge took (RFC 9113 §6.8), its open streams finish, then it closes; an
+    /// idle upstream HTTP/2 connection closes now, a busy one after its streams.
+    func h2Drain(_ slot: Int32) {
+        let i = Int(slot)
+        if socks[i].kind == .upstream {
+            if http2.upConns[i].streams == 0 { h2upClose(slot, 502, "draining", cause: "upstream_closed") }
+            else { http2.upConns[i].goingAway = true }
+            return
+        }
+        guard socks[i].kind == .client, let s = http2.conns[i].session, !http2.conns[i].closeWhenFlushed, !socks[i].lingering else { return }
+        let last = nghttp2_session_get_last_proc_stream_id(s)
+        _ = nghttp2_submit_goaway(s, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, NGHTTP2_NO_ERROR.rawValue, nil, 0)
+        h2Flush(slot)
+        h2DrainKicks()
     }
 }

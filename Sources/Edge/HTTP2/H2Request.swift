@@ -28,6 +28,8 @@ struct H2Stream {
     var localBuf: Int32 = -1
     /// `content-type: application/grpc*`: Edge's own errors become gRPC statuses.
     var grpc = false
+    /// Upstream HTTP/2 side (H2UpstreamStream.swift).
+    var up = H2UpStream()
 }
 
 /// The header block being received on a connection (at most one at a time:
@@ -45,6 +47,9 @@ struct H2Block {
     var hasProtocol = false
     var contentLength: Int64 = -1
     var grpc = false
+    /// `te: trailers` seen (kept towards HTTP/2 upstreams); `grpc-timeout` in ms (0: none).
+    var teTrailers = false
+    var grpcTimeoutMs: Int64 = 0
     /// First rule the block broke (nil: fine) and whether it outgrew max_header_list.
     var malformed: StaticString? = nil
     var tooLarge = false
@@ -170,12 +175,14 @@ extension Reactor {
             t.conns[i].block.contentLength = n
             return 0
         case .te:
+            t.conns[i].block.teTrailers = true
             return 0
         case .regular, .cookie:
             if name.count == 12 && value.count >= 16 && H2FieldRules.equalsIgnoringCase(name, UnsafeRawBufferPointer(start: StaticString("content-type").utf8Start, count: 12)) {
                 let g: StaticString = "application/grpc"
                 t.conns[i].block.grpc = H2FieldRules.equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: value[0..<16]), UnsafeRawBufferPointer(start: g.utf8Start, count: 16))
             }
+            if name.count == 12 && GRPCTimeout.isName(name) { t.conns[i].block.grpcTimeoutMs = GRPCTimeout.parseMs(value) ?? 0 }
             let e = base + cap - (entries + 1) * indexEntry
             e.storeBytes(of: Int32(used), toByteOffset: 0, as: Int32.self)
             e.storeBytes(of: Int32(name.count), toByteOffset: 4, as: Int32.self)
@@ -246,6 +253,8 @@ extension Reactor {
         let t = http2
         t.streams[x].requestEnded = endStream
         t.streams[x].grpc = block.grpc
+        t.streams[x].up.teTrailers = block.teTrailers
+        t.streams[x].up.grpcTimeoutMs = block.grpcTimeoutMs
         if let why = block.malformed {
             _ = why
             stats.http2.malformed.wrappingIncrement(ordering: .relaxed)
@@ -382,6 +391,7 @@ extension Reactor {
         }
         if let active = views[Int(v)].active { active[Int(e)] += 1 }
         exchanges[xi].countedEndpoint = e
+        if h2upClusterOf(v, e) { h2upRoute(c, x, &head, buf, route); return }
         let u = acquireUpstream(v, e)
         if u < 0 { h2RespondError(x, 502, "cannot open an upstream connection", cause: "upstream_connect_failed"); return }
         // The HTTP/1.1 writers read the client's exchange through its slot: point it here for the call.
@@ -395,12 +405,12 @@ extension Reactor {
             return
         }
         exchanges[xi].phase = .proxying
-        exchanges[xi].timeoutMs = route.timeoutMs
+        exchanges[xi].timeoutMs = h2StreamTimeoutMs(x, route)
         exchanges[xi].upstream = u
         socks[Int(u)].exchange = x
         if t.streams[xi].requestEnded { exchanges[xi].request.done = true }
         if socks[Int(u)].connected {
-            scheduleTimer(u, .upstreamResponse, afterMs: Int64(route.timeoutMs))
+            scheduleTimer(u, .upstreamResponse, afterMs: Int64(exchanges[xi].timeoutMs))
             flush(u)
         }
     }
@@ -431,6 +441,7 @@ extension Reactor {
             h2FailStream(x, 413, "request body larger than max_body", cause: nil)
             return 0
         }
+        if t.streams[xi].up.active { return h2upRequestData(x, data) }
         let u = exchanges[xi].upstream
         guard u >= 0, !socks[Int(u)].closing, exchanges[xi].phase == .proxying, let base = data.baseAddress, data.count > 0 else {
             _ = nghttp2_session_consume(s, sid, data.count)
@@ -483,6 +494,7 @@ extension Reactor {
             h2FailStream(x, 400, "request body shorter than content-length", cause: nil)
             return
         }
+        if t.streams[xi].up.active { h2upRequestEnded(x); return }
         let u = exchanges[xi].upstream
         guard t.streams[xi].requestChunked, u >= 0, !socks[Int(u)].closing, exchanges[xi].phase == .proxying else { return }
         var ok = copyOut(u, StaticString("0\r\n").utf8Start, 3)
@@ -541,6 +553,7 @@ extension Reactor {
         let xi = Int(x)
         let t = http2
         h2ReleaseWindow(x)
+        h2upStreamEnds(x)
         let u = exchanges[xi].upstream
         if u >= 0 {
             exchanges[xi].upstream = -1

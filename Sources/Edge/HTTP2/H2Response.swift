@@ -16,7 +16,7 @@ extension Reactor {
     }
 
     /// A name/value pair for nghttp2 (which copies both on submit).
-    @inline(__always) private func h2Pair(_ k: inout Int, _ name: UnsafeRawPointer, _ nameLength: Int, _ value: UnsafeRawPointer?, _ valueLength: Int) {
+    @inline(__always) func h2Pair(_ k: inout Int, _ name: UnsafeRawPointer, _ nameLength: Int, _ value: UnsafeRawPointer?, _ valueLength: Int) {
         guard k < HTTP2Tables.maxFields else { return }
         let empty = StaticString("")
         http2.nv[k] = nghttp2_nv(name: UnsafeMutablePointer(mutating: name.assumingMemoryBound(to: UInt8.self)),
@@ -25,12 +25,12 @@ extension Reactor {
         k += 1
     }
 
-    @inline(__always) private func h2Pair(_ k: inout Int, _ name: StaticString, _ value: UnsafeRawPointer?, _ valueLength: Int) {
+    @inline(__always) func h2Pair(_ k: inout Int, _ name: StaticString, _ value: UnsafeRawPointer?, _ valueLength: Int) {
         h2Pair(&k, UnsafeRawPointer(name.utf8Start), name.utf8CodeUnitCount, value, valueLength)
     }
 
     /// Copies `bytes` lower-cased into the scratch area; nil when it is full.
-    @inline(__always) private func h2Lower(_ used: inout Int, _ bytes: UnsafeRawBufferPointer) -> UnsafeRawPointer? {
+    @inline(__always) func h2Lower(_ used: inout Int, _ bytes: UnsafeRawBufferPointer) -> UnsafeRawPointer? {
         guard used + bytes.count <= HTTP2Tables.scratchBytes else { return nil }
         let p = http2.scratch + used
         for k in 0..<bytes.count {
@@ -43,7 +43,7 @@ extension Reactor {
     }
 
     /// Decimal digits of `n` in the scratch area.
-    @inline(__always) private func h2Digits(_ used: inout Int, _ n: UInt64) -> (UnsafeRawPointer, Int)? {
+    @inline(__always) func h2Digits(_ used: inout Int, _ n: UInt64) -> (UnsafeRawPointer, Int)? {
         guard used + 20 <= HTTP2Tables.scratchBytes else { return nil }
         var w = HeadWriter(UnsafeMutableRawPointer(http2.scratch + used), capacity: 20)
         w.appendDecimal(n)
@@ -52,7 +52,7 @@ extension Reactor {
         return (p, w.count)
     }
 
-    @inline(__always) private func h2IsHopByHop(_ kind: HeaderKind) -> Bool {
+    @inline(__always) func h2IsHopByHop(_ kind: HeaderKind) -> Bool {
         switch kind {
         case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade, .transferEncoding: return true
         default: return false
@@ -95,7 +95,7 @@ extension Reactor {
         return h2Submit(s, x, k, hasBody: hasBody)
     }
 
-    private func h2Submit(_ s: OpaquePointer, _ x: Int32, _ count: Int, hasBody: Bool) -> Bool {
+    func h2Submit(_ s: OpaquePointer, _ x: Int32, _ count: Int, hasBody: Bool) -> Bool {
         let xi = Int(x)
         http2.streams[xi].responseSubmitted = true
         exchanges[xi].responseStarted = true
@@ -114,6 +114,7 @@ extension Reactor {
     func h2ReadBody(_ x: Int32, _ dst: UnsafeMutableRawPointer, _ length: Int, _ flags: UnsafeMutablePointer<UInt32>) -> Int {
         let xi = Int(x)
         let t = http2
+        if t.streams[xi].up.viaH2 && t.streams[xi].localBody == nil { return h2upReadBody(x, dst, length, flags) }
         if let local = t.streams[xi].localBody {
             let n = min(length, t.streams[xi].localLength - t.streams[xi].localOffset)
             if n > 0 { dst.copyMemory(from: local + t.streams[xi].localOffset, byteCount: n) }
@@ -327,6 +328,7 @@ extension Reactor {
     func h2FailStream(_ x: Int32, _ status: UInt16, _ reason: StaticString, cause: StaticString?) {
         let xi = Int(x)
         h2ReleaseWindow(x)
+        h2upDetach(x, cancel: true)
         let u = exchanges[xi].upstream
         if u >= 0 {
             exchanges[xi].upstream = -1

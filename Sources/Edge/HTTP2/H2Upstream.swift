@@ -9,11 +9,13 @@ import Protocols
 extension Reactor {
     /// Whether upstream `u` serves an HTTP/2 stream.
     @inline(__always) func h2Serves(_ u: Int32) -> Bool {
+        if socks[Int(u)].http2 { return true }
         let x = socks[Int(u)].exchange
         return x >= 0 && exchanges[Int(x)].codec == .h2
     }
 
     func h2UpstreamConnected(_ u: Int32, _ res: Int32) {
+        if h2upOwns(u) { h2upConnected(u, res); return }
         let x = socks[Int(u)].exchange
         let xi = Int(x)
         let c = exchanges[xi].client
@@ -34,6 +36,7 @@ extension Reactor {
     /// Request bytes went out: what the upstream took leaves nghttp2's windows
     /// (WINDOW_UPDATE lets the client send more on this stream).
     func h2UpstreamWritable(_ u: Int32) {
+        if h2upOwns(u) { h2upWritable(u); return }
         let x = socks[Int(u)].exchange
         let xi = Int(x)
         let c = exchanges[xi].client
@@ -47,6 +50,7 @@ extension Reactor {
     }
 
     func h2UpstreamFailed(_ u: Int32) {
+        if h2upOwns(u) { h2upFailed(u); return }
         let x = socks[Int(u)].exchange
         let c = exchanges[Int(x)].client
         stats.bump(stats.upstreamErrors)
@@ -55,6 +59,7 @@ extension Reactor {
     }
 
     func h2UpstreamTimer(_ u: Int32, _ kind: TimerKind) {
+        if h2upOwns(u) { h2upTimer(u, kind); return }
         let x = socks[Int(u)].exchange
         let c = exchanges[Int(x)].client
         if kind == .upstreamBody && socks[Int(u)].inHead >= 0 {
@@ -75,6 +80,7 @@ extension Reactor {
 
     /// Response head, then body bytes (pulled by the data provider).
     func h2UpstreamReadable(_ u: Int32) {
+        if h2upOwns(u) { h2upReadable(u); return }
         let x = socks[Int(u)].exchange
         let xi = Int(x)
         let ui = Int(u)

@@ -23,6 +23,10 @@ struct HTTP2Stats: @unchecked Sendable {
     let protocolErrors = UnsafeAtomic<Int>.create(0)
     /// Bytes nghttp2 holds on this worker right now (its allocator is routed here).
     let sessionBytes = UnsafeAtomic<Int>.create(0)
+    /// Upstream HTTP/2: connections opened, streams started on them, GOAWAYs received.
+    let upstreamConnections = UnsafeAtomic<Int>.create(0)
+    let upstreamStreams = UnsafeAtomic<Int>.create(0)
+    let upstreamGoaways = UnsafeAtomic<Int>.create(0)
 }
 
 extension EdgeServer {
@@ -43,6 +47,9 @@ extension EdgeServer {
         family("edge_http2_stalls_total", "Connections closed for a stream stalled on the client (zero window, unfinished header block).", "counter") { $0.stalls.load(ordering: .relaxed) }
         family("edge_http2_malformed_total", "Streams refused by the HTTP/2 to HTTP/1.1 translation rules.", "counter") { $0.malformed.load(ordering: .relaxed) }
         family("edge_http2_protocol_errors_total", "HTTP/2 protocol errors reported by nghttp2.", "counter") { $0.protocolErrors.load(ordering: .relaxed) }
+        family("edge_http2_upstream_connections_total", "HTTP/2 connections opened to upstreams (protocol: http2 clusters).", "counter") { $0.upstreamConnections.load(ordering: .relaxed) }
+        family("edge_http2_upstream_streams_total", "Requests sent as streams on upstream HTTP/2 connections.", "counter") { $0.upstreamStreams.load(ordering: .relaxed) }
+        family("edge_http2_upstream_goaways_total", "GOAWAY frames received from upstreams.", "counter") { $0.upstreamGoaways.load(ordering: .relaxed) }
         family("edge_http2_session_bytes", "Bytes nghttp2 holds on this worker.", "gauge") { $0.sessionBytes.load(ordering: .relaxed) }
     }
 }

@@ -39,9 +39,11 @@ extension Reactor {
         }
     }
 
-    func writeRequestHead(to u: Int32, client c: Int32, _ head: inout RequestHead, _ buf: UnsafeRawBufferPointer, _ route: CompiledRoute) -> Bool {
+    func writeRequestHead(to u: Int32, client c: Int32, _ head: inout RequestHead, _ buf: UnsafeRawBufferPointer, _ route: CompiledRoute,
+                          detached: Bool = false) -> Bool {
         let xi = Int(socks[Int(c)].exchange)
-        let id = outBuffer(u)
+        // Detached: the head goes only to `requestHeadBuf` (an HTTP/2 upstream re-reads it as fields).
+        let id = detached ? buffers.takeHead() : outBuffer(u)
         if id < 0 { return false }
         var w = headWriter(id)
         w.append(buf, range: head.method)
@@ -135,6 +137,14 @@ extension Reactor {
         }
         if exchanges[xi].cache.revalidating { appendCacheValidators(&w, xi) }
         w.append("\r\n")
+        if detached {
+            guard !w.overflowed else { buffers.release(id); return false }
+            buffers.end[Int(id)] = Int32(w.count)
+            if exchanges[xi].requestHeadBuf >= 0 { buffers.release(exchanges[xi].requestHeadBuf) }
+            exchanges[xi].requestHeadBuf = id
+            exchanges[xi].requestHeadLength = Int32(w.count)
+            return true
+        }
         let start = buffers.end[Int(id)]
         guard commitHead(u, id, w) else { return false }
         // Kept for one resend if the pooled connection turns out stale.

@@ -22,6 +22,11 @@ extension Reactor {
             respondError(c, 502, "upstream host name does not resolve", cause: "upstream_dns_failure", consume: head.headLength)
             return
         }
+        if h2upClusterOf(v, e) {
+            // HTTP/1.1 clients to `protocol: http2` clusters are not bridged yet (HTTP/2 clients are).
+            respondError(c, 502, "this cluster speaks HTTP/2 to its upstreams; send the request over HTTP/2", cause: "upstream_protocol", consume: head.headLength)
+            return
+        }
         if !circuitAllows(v, e) {
             stats.bump(stats.circuitOpen)
             respondError(c, 503, "cluster circuit breaker open", cause: "circuit_open", consume: head.headLength)

@@ -692,7 +692,8 @@ final class Reactor {
         var slot: Int32 = 0
         while slot < freshSlot {
             let s = socks[Int(slot)]
-            if s.kind == .client && !s.closing && s.exchange >= 0 && exchanges[Int(s.exchange)].phase == .readingHead && s.inHead < 0 && s.segCount == 0 {
+            if s.http2 && !s.closing { h2Drain(slot) }  // GOAWAY NO_ERROR; closes once its streams end
+            else if s.kind == .client && !s.closing && s.exchange >= 0 && exchanges[Int(s.exchange)].phase == .readingHead && s.inHead < 0 && s.segCount == 0 {
                 closeSock(slot)
             } else if s.kind == .upstream && s.pooled {
                 closeSock(slot)

@@ -178,6 +178,8 @@ package struct CompiledCluster {
     var sendProxyProtocol: UInt8 = 0
     /// `tls:` on the cluster: retained `TLSClientContext` (released with the table), nil for plain.
     var tlsClient: UnsafeMutableRawPointer? = nil
+    /// `protocol: http2`: requests go over multiplexed HTTP/2 connections (HTTP2/H2UpstreamPool.swift).
+    var http2 = false
     /// Circuit breakers and retries (Upstream/ClusterResilience.swift).
     var resilience = CompiledResilience()
     /// Metrics id (MetricLabels) and name for the access log.

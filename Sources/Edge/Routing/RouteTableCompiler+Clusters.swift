@@ -28,6 +28,7 @@ extension Compilation {
                 balance: Self.balance(c.balance), hashSource: .clientIP, hashName: .empty,
                 firstMaglev: Int32(parts.maglev.count), maglevSize: 0,
                 sendProxyProtocol: UInt8(clamping: c.sendProxyProtocol))
+            cc.http2 = c.upstreamProtocol == .http2
             switch c.hashOn {
             case .clientIP: break
             case .header(let name): cc.hashSource = .header; cc.hashName = arena.internLower(name)

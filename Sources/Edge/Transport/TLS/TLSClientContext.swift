@@ -38,7 +38,7 @@ final class TLSClientContext: @unchecked Sendable {
         sessions[worker] = s
     }
 
-    static func build(_ t: ClusterTLSConfig, workers: Int) throws(TLSSetupError) -> TLSClientContext {
+    static func build(_ t: ClusterTLSConfig, workers: Int, alpnH2: Bool = false) throws(TLSSetupError) -> TLSClientContext {
         ERR_clear_error()
         guard let ctx = SSL_CTX_new(TLS_client_method()) else {
             throw TLSSetupError(field: .listener, message: "cannot create a TLS context (\(TLSServerContext.opensslError()))")
@@ -69,6 +69,14 @@ final class TLSClientContext: @unchecked Sendable {
             guard SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1, SSL_CTX_check_private_key(ctx) == 1 else {
                 SSL_CTX_free(ctx)
                 throw TLSSetupError(field: .key(0), message: "key '\(key)' cannot be loaded or does not match client certificate '\(cert)'")
+            }
+        }
+        // `protocol: http2` over TLS offers ALPN "h2" (gRPC servers require it).
+        if alpnH2 {
+            let h2: [UInt8] = [2, 0x68, 0x32]
+            guard SSL_CTX_set_alpn_protos(ctx, h2, 3) == 0 else {
+                SSL_CTX_free(ctx)
+                throw TLSSetupError(field: .listener, message: "cannot offer ALPN h2 (\(TLSServerContext.opensslError()))")
             }
         }
         let client = TLSClientContext(ctx: ctx, serverName: t.serverName ?? "", verify: t.verify, workers: workers)

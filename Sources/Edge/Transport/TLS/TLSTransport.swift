@@ -285,6 +285,7 @@ extension Reactor {
         if tls.sessions[i].isClient {
             // Upstream TLS (verification, protocol): the request gets a 502.
             stats.bump(stats.upstreamErrors)
+            if h2upOwns(slot) { h2upClose(slot, 502, "upstream TLS handshake failed", cause: "upstream_tls_failure"); h2DrainKicks(); return }
             let c = clientOf(slot)
             if c >= 0 {
                 failExchange(c, slot, 502, "upstream TLS handshake failed", cause: "upstream_tls_failure")
