@@ -94,4 +94,6 @@ struct Exchange {
     var headScan = HeadScanState()
     /// What the route's policies decided (consumer, CORS origin, rate-limit numbers).
     var policy = PolicyExchangeState()
+    /// Response compression (Compression/ResponseCompression.swift).
+    var compress = CompressionExchangeState()
 }

@@ -73,6 +73,8 @@ package struct CompiledRoute {
     /// `mirror`: cluster index (-1: none) and percent of requests copied there.
     var mirrorCluster: Int32 = -1
     var mirrorPercent: Int32 = 0
+    /// `compression` (Compression/CompressionCompile.swift); `enabled == false` when not set.
+    var compression = CompiledCompression()
 }
 
 /// A header or query-parameter condition of a route.

@@ -122,6 +122,7 @@ struct Compilation {
             cr.mirrorCluster = ci
             cr.mirrorPercent = Int32(m.percent)
         }
+        if let z = r.compression { cr.compression = CompiledCompression(z, arena: arena) }
         parts.routes.append(cr)
     }
 
