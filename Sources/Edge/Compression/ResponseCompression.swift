@@ -9,7 +9,9 @@ struct CompressionExchangeState {
     var encoder: Int32 = -1
     /// The upstream body has ended (all of it handed to the encoder or pending).
     var inputDone = false
-    /// The encoder finished and the last chunk is queued.
+    /// The encoder ended the stream (its last bytes are in `outBuf`)...
+    var encoderDone = false
+    /// ...and the last chunk is queued.
     var finished = false
     /// Upstream payload taken off the socket but not yet consumed by the encoder
     /// (the recv buffer stays retained until it is).
@@ -134,6 +136,11 @@ extension Reactor {
                 buffers.end[Int(id)] = Int32(Self.chunkHeadRoom)
                 exchanges[xi].compress.outBuf = id
             }
+            if exchanges[xi].compress.encoderDone {
+                // The last chunk waited for room in the client's send ring.
+                if emitChunk(xi, final: true) { exchanges[xi].compress.finished = true }
+                break
+            }
             let ob = exchanges[xi].compress.outBuf
             let limit = Int(buffers.capacity(ob)) - Self.chunkTailRoom
             let used = Int(buffers.end[Int(ob)])
@@ -147,8 +154,8 @@ extension Reactor {
             }
             buffers.end[Int(ob)] += Int32(step.produced)
             if step.finished {
-                guard emitChunk(xi, final: true) else { break }
-                exchanges[xi].compress.finished = true
+                exchanges[xi].compress.encoderDone = true
+                if emitChunk(xi, final: true) { exchanges[xi].compress.finished = true }
                 break
             }
             if Int(buffers.end[Int(ob)]) >= limit {
@@ -158,7 +165,7 @@ extension Reactor {
             }
         }
         // Nothing more from the upstream for now: send what the encoder has produced.
-        if !exchanges[xi].compress.finished && exchanges[xi].compress.pendingLen == 0 && exchanges[xi].compress.outBuf >= 0
+        if !exchanges[xi].compress.encoderDone && exchanges[xi].compress.pendingLen == 0 && exchanges[xi].compress.outBuf >= 0
             && Int(buffers.end[Int(exchanges[xi].compress.outBuf)]) > Self.chunkHeadRoom {
             _ = emitChunk(xi, final: false)
         }
