@@ -83,7 +83,7 @@ final class ConfigLoaderCompressionTests: XCTestCase {
         ("{ algorithms: [] }", "edge.yaml:6: listeners[0].routes[0].compression.algorithms: give at least one of: br, zstd, gzip (or remove compression)"),
         ("{ algorithms: [deflate] }", "edge.yaml:6: listeners[0].routes[0].compression.algorithms[0]: unknown compression algorithm 'deflate', expected one of: br, zstd, gzip"),
         ("{ algorithms: [gzip, gzip] }", "edge.yaml:6: listeners[0].routes[0].compression.algorithms[1]: 'gzip' is listed twice"),
-        ("{ algorithms: gzip }", "edge.yaml:6: listeners[0].routes[0].compression.algorithms: expected a list, got a string"),
+        ("{ algorithms: gzip }", "edge.yaml:6: listeners[0].routes[0].compression.algorithms: expected a list, got a scalar ('gzip')"),
         ("{ level: { gzip: 0 } }", "edge.yaml:6: listeners[0].routes[0].compression.level.gzip: must be between 1 and 9, got 0"),
         ("{ level: { br: 12 } }", "edge.yaml:6: listeners[0].routes[0].compression.level.br: must be between 0 and 11, got 12"),
         ("{ level: { zstd: 22 } }", "edge.yaml:6: listeners[0].routes[0].compression.level.zstd: must be between 1 and 19, got 22"),
