@@ -254,15 +254,15 @@ final class CompressionTests: L4TestCase {
         let scrape = b - a
         let idleStart = OS.now()
         OS.sleepMs(2_000)
-        let c = try allocations()
-        let background = max(0, c - b - scrape) / max(0.5, OS.now() - idleStart)
+        let idleEnd = try allocations()
+        let background = max(0, idleEnd - b - scrape) / max(0.5, OS.now() - idleStart)
         let n = 1_500
         let t0 = OS.now()
         try run(n)
         let elapsed = OS.now() - t0
         let d = try allocations()
-        let raw = (d - c - scrape) / Double(n)
-        let perResponse = max(0, d - c - scrape - background * elapsed) / Double(n)
+        let raw = (d - idleEnd - scrape) / Double(n)
+        let perResponse = max(0, d - idleEnd - scrape - background * elapsed) / Double(n)
         print(String(format: "compressed response allocations: %.3f per response (raw %.3f; background %.1f/s over %.1fs)", perResponse, raw, background, elapsed))
         XCTAssertGreaterThan(a, 0, "counter reads 0: is alloc_count.so preloaded?")
         XCTAssertLessThanOrEqual(perResponse, 0.05, "steady-state compressed responses must not allocate")
