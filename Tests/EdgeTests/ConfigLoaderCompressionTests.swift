@@ -30,7 +30,9 @@ final class ConfigLoaderCompressionTests: XCTestCase {
         XCTAssertEqual(z.minSize, 2048)
         XCTAssertEqual(z.contentTypes, ["text/*", "application/json"])
 
-        let compiled = CompiledCompression(z, arena: ByteArena())
+        let arena = ByteArena()  // owns the compiled type list; kept alive to the end
+        defer { withExtendedLifetime(arena) {} }
+        let compiled = CompiledCompression(z, arena: arena)
         XCTAssertTrue(compiled.enabled)
         XCTAssertEqual(compiled.algorithm(at: 0), .gzip)
         XCTAssertEqual(compiled.algorithm(at: 1), .br)
