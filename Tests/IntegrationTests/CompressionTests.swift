@@ -225,6 +225,41 @@ final class CompressionTests: L4TestCase {
         }
     }
 
+    /// Clients that leave mid-response and an upstream that dies mid-body:
+    /// the encoders go back to the pool (more aborts than the pool's 64
+    /// encoders, then compression still works) and edge keeps serving.
+    func testAbortedResponsesReleaseEncoders() throws {
+        try start()
+        let gz = ["Accept-Encoding: gzip"]
+        for _ in 0..<70 {
+            let c = try RawClient(port: edgePort, timeout: 10)
+            defer { c.close() }
+            try c.send("GET /text?n=200000&kind=hex&die=1 HTTP/1.1\r\nHost: x\r\nAccept-Encoding: zstd\r\n\r\n")
+            let r = try c.readResponse()
+            XCTAssertEqual(r.header("Content-Encoding"), "zstd")
+            XCTAssertTrue(r.truncated || r.body.count < 200_000, "a dying upstream must not look like a complete body")
+        }
+        for i in 0..<80 {
+            // A large body the client does not read: the response is mid-flight when it closes.
+            let c = try RawClient(port: edgePort)
+            try c.send("GET /text?n=3000000&kind=hex&chunked=\(i % 2) HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br\r\n\r\n")
+            c.close()
+        }
+        try w.checkEdgeAlive()
+        let deadline = OS.now() + 10
+        var last: HTTPResponse? = nil
+        while OS.now() < deadline {
+            // Aborted exchanges end as their sockets close; the pool refills.
+            last = try HTTP.get(port: edgePort, "/text?n=70000&kind=hex", headers: gz)
+            if last?.header("Content-Encoding") == "gzip" { break }
+            OS.sleepMs(200)
+        }
+        XCTAssertEqual(last?.header("Content-Encoding"), "gzip", "encoders leaked: the pool stayed exhausted")
+        let (len, sha) = try decode("gzip", Data(last?.body ?? []))
+        XCTAssertEqual(len, 70_000)
+        XCTAssertEqual(sha, try expected(70_000, kind: "hex"))
+    }
+
     /// Heap allocations per compressed response in steady state (gzip, br,
     /// zstd in turn), counted by Benchmarks/alloc/alloc_count.c as
     /// PerformanceTests does for the plain path.

@@ -7,7 +7,8 @@ Server:
         N bytes of a deterministic, compressible text (see body()), Content-Type T
         (default text/plain; charset=utf-8), in 16 KiB writes; Content-Length
         unless chunked. Optional ETag, Vary, Cache-Control, Content-Encoding,
-        status S (304/204: no body); range=1 answers 206 with Content-Range.
+        status S (304/204: no body); range=1 answers 206 with Content-Range;
+        die=1 sends a third of the body, then closes.
     Prints "listening P" once bound. HTTP/1.1 keep-alive.
 
 Decoder (prints one JSON object):
@@ -83,6 +84,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if head:
+            return
+        if q.get("die") == "1":
+            # Announce the whole body, send part of it, then close.
+            self.wfile.write(data[: len(data) // 3])
+            self.wfile.flush()
+            self.close_connection = True
             return
         for off in range(0, len(data), 16384):
             piece = data[off:off + 16384]
