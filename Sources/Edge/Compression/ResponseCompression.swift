@@ -35,9 +35,10 @@ extension Reactor {
     static let chunkTailRoom = 7
 
     /// Request side: remembers which coding the client accepts for this route.
-    /// HEAD, Range requests, HTTP/1.0 clients and h2 streams are never compressed.
+    /// HEAD, Range requests and HTTP/1.0 clients are never compressed. (h2
+    /// streams come here too: their head is parsed into the same table.)
     func compressionNoteRequest(_ xi: Int, _ route: CompiledRoute, _ head: borrowing RequestHead, _ buf: UnsafeRawBufferPointer) {
-        guard route.compression.enabled, exchanges[xi].codec == .h1, exchanges[xi].method != .head,
+        guard route.compression.enabled, exchanges[xi].method != .head,
               exchanges[xi].versionMinor >= 1 else { return }
         var w = AcceptEncoding.Weights()
         for k in 0..<head.headerCount {
@@ -147,11 +148,7 @@ extension Reactor {
             let step = compression.encode(exchanges[xi].compress.encoder, exchanges[xi].compress.pendingPtr,
                                           exchanges[xi].compress.pendingLen, buffers.pointer(ob) + used, limit - used, finish: finishing)
             if step.failed { return HTTP1Error(status: 502, reason: "response compression failed") }
-            if step.consumed > 0 {
-                exchanges[xi].compress.pendingPtr = exchanges[xi].compress.pendingPtr.map { $0 + step.consumed }
-                exchanges[xi].compress.pendingLen -= step.consumed
-                if exchanges[xi].compress.pendingLen == 0 { dropPendingInput(xi) }
-            }
+            consumePending(xi, step.consumed)
             buffers.end[Int(ob)] += Int32(step.produced)
             if step.finished {
                 exchanges[xi].compress.encoderDone = true
@@ -174,7 +171,7 @@ extension Reactor {
     }
 
     /// Takes the next payload slice of the upstream body (by its framing) as pending input.
-    private func nextCompressInput(_ u: Int32, _ xi: Int) -> HTTP1Error? {
+    func nextCompressInput(_ u: Int32, _ xi: Int) -> HTTP1Error? {
         let h = socks[Int(u)].inHead
         if h < 0 { return nil }
         let buf = buffers.bytes(h)
@@ -224,6 +221,14 @@ extension Reactor {
         exchanges[xi].compress.pendingBuf = h
         exchanges[xi].compress.pendingPtr = p
         exchanges[xi].compress.pendingLen = n
+    }
+
+    /// The encoder took `n` bytes of the pending input.
+    @inline(__always) func consumePending(_ xi: Int, _ n: Int) {
+        if n <= 0 { return }
+        exchanges[xi].compress.pendingPtr = exchanges[xi].compress.pendingPtr.map { $0 + n }
+        exchanges[xi].compress.pendingLen -= n
+        if exchanges[xi].compress.pendingLen <= 0 { dropPendingInput(xi) }
     }
 
     @inline(__always) private func dropPendingInput(_ xi: Int) {
