@@ -14,7 +14,7 @@ final class CompressionTests: L4TestCase {
 
     /// Origin + edge with one compressing route on `/` and, on `/gzip-only/`, a gzip-only route.
     private func start(compression: String = "{ algorithms: [br, zstd, gzip], level: { gzip: 6, br: 4, zstd: 3 }, min_size: 1024 }",
-                       environment: [String: String]? = nil) throws {
+                       http2: Bool = false, environment: [String: String]? = nil) throws {
         let up = try w.port()
         edgePort = try w.port()
         let py = try Paths.require("python3")
@@ -29,7 +29,7 @@ final class CompressionTests: L4TestCase {
             listeners:
               - name: web
                 address: "127.0.0.1:\(edgePort)"
-                protocol: http
+                protocol: http\(http2 ? "\n    http2: { cleartext: true }" : "")
                 routes:
                   - match: { path_prefix: "/gzip-only/" }
                     cluster: up
@@ -223,6 +223,35 @@ final class CompressionTests: L4TestCase {
             XCTAssertEqual(len, n, "request \(i) \(alg)")
             XCTAssertEqual(sha, try expected(n, kind: kind), "request \(i) \(alg)")
         }
+    }
+
+    /// HTTP/2 (cleartext prior knowledge): compressed DATA frames decode to
+    /// the origin's body; many multiplexed compressed streams succeed.
+    func testHTTP2CompressedStreams() throws {
+        try start(http2: true)
+        for (n, kind) in [(3000, "text"), (2_000_000, "hex")] {
+            let want = try expected(n, kind: kind)
+            let g = try curl("/text?n=\(n)&kind=\(kind)&chunked=1&etag=%22e%22", ["--http2-prior-knowledge", "--compressed", "-H", "Accept-Encoding: gzip"])
+            XCTAssertEqual(g.header("content-encoding"), "gzip")
+            XCTAssertEqual(g.header("vary"), "accept-encoding")
+            XCTAssertEqual(g.header("etag"), "W/\"e\"")
+            XCTAssertNil(g.header("content-length"))
+            XCTAssertEqual(Self.sha256(g.body), want, "h2 gzip n=\(n)")
+            for alg in ["br", "zstd"] {
+                let r = try curl("/text?n=\(n)&kind=\(kind)", ["--http2-prior-knowledge", "-H", "Accept-Encoding: \(alg)"])
+                XCTAssertEqual(r.header("content-encoding"), alg)
+                let (len, sha) = try decode(alg, r.body)
+                XCTAssertEqual(len, n, "h2 \(alg) n=\(n)")
+                XCTAssertEqual(sha, want, "h2 \(alg) n=\(n)")
+            }
+        }
+        let head = try curl("/text?n=4000", ["--http2-prior-knowledge", "-I", "-H", "Accept-Encoding: gzip"])
+        XCTAssertNil(head.header("content-encoding"), "h2 HEAD")
+        let h2load = try Paths.require("h2load")
+        let r = try runCommand(h2load, ["-n", "400", "-c", "4", "-m", "20", "-H", "Accept-Encoding: br",
+                                        "http://127.0.0.1:\(edgePort)/text?n=30000&kind=hex"], timeout: 60)
+        XCTAssertTrue(r.stdoutText.contains("400 succeeded"), "h2load: \(r.stdoutText.suffix(800))")
+        try w.checkEdgeAlive()
     }
 
     /// Clients that leave mid-response and an upstream that dies mid-body:

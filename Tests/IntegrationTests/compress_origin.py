@@ -104,6 +104,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
+    request_queue_size = 256  # h2load opens many upstream connections at once
     allow_reuse_address = True
 
 
