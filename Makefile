@@ -49,6 +49,9 @@ deps:
 	command -v testssl >/dev/null 2>&1 || missing="$$missing testssl.sh"; \
 	command -v htpasswd >/dev/null 2>&1 || missing="$$missing apache2-utils"; \
 	dpkg -s libcrypt-dev >/dev/null 2>&1 || [ -f /usr/include/crypt.h ] || missing="$$missing libcrypt-dev"; \
+	dpkg -s zlib1g-dev >/dev/null 2>&1 || [ -f /usr/include/zlib.h ] || missing="$$missing zlib1g-dev"; \
+	dpkg -s libbrotli-dev >/dev/null 2>&1 || [ -f /usr/include/brotli/encode.h ] || missing="$$missing libbrotli-dev"; \
+	dpkg -s libzstd-dev >/dev/null 2>&1 || [ -f /usr/include/zstd.h ] || missing="$$missing libzstd-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing:$$missing"; \
 	  $(SUDO) apt-get update && \
@@ -61,6 +64,7 @@ deps:
 	@python3 -c 'import jwt, cryptography' 2>/dev/null || python3 -m pip install --quiet PyJWT cryptography
 	@python3 -c 'import h2' 2>/dev/null || python3 -m pip install --quiet h2
 	@python3 -c 'import grpc, grpc_tools' 2>/dev/null || python3 -m pip install --quiet grpcio grpcio-tools
+	@python3 -c 'import brotli, zstandard' 2>/dev/null || python3 -m pip install --quiet brotli zstandard
 
 build:
 	$(SWIFT) build -c release --product edge

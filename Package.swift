@@ -31,6 +31,11 @@ let package = Package(
         .systemLibrary(name: "CCrypt", providers: [.apt(["libcrypt-dev"])]),
         // Module map over Debian's libnghttp2-dev 1.52: the HTTP/2 session (Edge/HTTP2/ only).
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        // Module maps over Debian's zlib1g-dev, libbrotli-dev, libzstd-dev: response
+        // compression (Edge/Compression/ only).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CBrotli", pkgConfig: "libbrotlienc", providers: [.apt(["libbrotli-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // I/O-free codecs. Never depends on CIOUring.
         .target(
             name: "Protocols",
@@ -46,6 +51,9 @@ let package = Package(
                 "COpenSSL",
                 "CCrypt",
                 "CNGHTTP2",
+                "CZlib",
+                "CBrotli",
+                "CZstd",
                 "Protocols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -62,7 +70,7 @@ let package = Package(
         .target(name: "EdgeTestSupport", dependencies: ["Edge", "Protocols", "CNGHTTP2"]),
         .testTarget(name: "ProtocolsTests", dependencies: ["Protocols"]),
         .testTarget(name: "EdgeTests", dependencies: ["Edge"]),
-        .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["upstream.py", "l4tools.py", "recorder.py", "faults.py", "sni.py", "jwttool.py", "h2probe.py"]),
+        .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["upstream.py", "l4tools.py", "recorder.py", "faults.py", "sni.py", "jwttool.py", "h2probe.py", "compress_origin.py"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -237,7 +237,7 @@ final class ConfigLoaderTests: XCTestCase {
         ("unknown cluster key (typo)", base.replacingOccurrences(of: "endpoints:", with: "endpoint:"),
          "edge.yaml:8: clusters[0].endpoint: unknown field 'endpoint', expected one of: name, endpoints, balance, hash_on, connect_timeout, max_idle, idle_timeout, dns_refresh, proxy_protocol, tls, protocol, allow_metadata_addresses, health_check, outlier_detection, panic_threshold, circuit_breakers, retry"),
         ("unknown route key", base.replacingOccurrences(of: "- cluster: api", with: "- cluster: api\n        timout: 5s"),
-         "edge.yaml:6: listeners[0].routes[0].timout: unknown field 'timout', expected one of: match, cluster, clusters, direct_response, strip_prefix, prefix_rewrite, host_rewrite, request_headers, response_headers, timeout, mirror, cache, name, access_log, policies"),
+         "edge.yaml:6: listeners[0].routes[0].timout: unknown field 'timout', expected one of: match, cluster, clusters, direct_response, strip_prefix, prefix_rewrite, host_rewrite, request_headers, response_headers, timeout, mirror, cache, name, access_log, policies, compression"),
         ("duplicate key", base.replacingOccurrences(of: "- name: api", with: "- name: api\n    name: api2"),
          "edge.yaml:8: clusters[0].name: field 'name' is given twice"),
         ("unknown cluster", """

@@ -3,7 +3,7 @@
 /// `ConfigLoader+Matchers.swift`, header edits in `ConfigLoader+HeaderEdits.swift`.
 extension ConfigLoader {
     static let routeFields = ["match", "cluster", "clusters", "direct_response", "strip_prefix", "prefix_rewrite",
-                              "host_rewrite", "request_headers", "response_headers", "timeout", "mirror", "cache", "name", "access_log", "policies"]
+                              "host_rewrite", "request_headers", "response_headers", "timeout", "mirror", "cache", "name", "access_log", "policies", "compression"]
     static let directResponseFields = ["status", "headers", "body"]
     static let splitFields = ["name", "weight"]
     /// Framing headers Edge writes itself for a direct response.
@@ -56,6 +56,10 @@ extension ConfigLoader {
         }
         if let n = m.optional("name") { route.name = try metricsLabel(n) }
         if let n = m.optional("access_log") { route.accessLog = try n.bool() }
+        if let n = m.optional("compression") {
+            if case .direct = action { throw n.error("a direct_response route has no upstream response to compress") }
+            route.compression = try parseCompression(n)
+        }
         if let e = m.entries.first(where: { $0.key == "policies" }) { route.policies = try policyReferences(e.value) }
         if case .direct = action {
             for key in ["strip_prefix", "prefix_rewrite", "host_rewrite", "request_headers", "response_headers"] {

@@ -237,6 +237,8 @@ struct RouteConfig: Sendable {
     var name: String? = nil
     /// `access_log: false` keeps this route's requests out of the access log.
     var accessLog = true
+    /// `compression: {...}` (Compression/): nil = responses pass as they are.
+    var compression: CompressionConfig? = nil
 }
 
 enum BalancePolicy: String, Sendable {

@@ -27,7 +27,9 @@ extension Reactor {
     /// strips chunking for an HTTP/1.0 client); nil or the framing error.
     @inline(__always) func downstreamSendData(_ xi: Int, from u: Int32) -> HTTP1Error? {
         switch exchanges[xi].codec {
-        case .h1: return pumpBody(from: u, to: exchanges[xi].client, state: &exchanges[xi].response)
+        case .h1:
+            if exchanges[xi].compress.active { return pumpCompressed(from: u, xi) }
+            return pumpBody(from: u, to: exchanges[xi].client, state: &exchanges[xi].response)
         case .h2: h2Flush(exchanges[xi].client); return nil  // the data provider pulls the bytes
         }
     }

@@ -98,4 +98,6 @@ struct Exchange {
     var policy = PolicyExchangeState()
     /// Response-cache state (Cache/ResponseCache.swift).
     var cache = CacheExchangeState()
+    /// Response compression (Compression/ResponseCompression.swift).
+    var compress = CompressionExchangeState()
 }

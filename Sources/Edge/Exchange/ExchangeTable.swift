@@ -19,6 +19,7 @@ extension Reactor {
     /// Returns exchange `x` to the free list (its client slot is being freed).
     func freeExchange(_ x: ExchangeID) {
         guard x.raw >= 0 else { return }
+        compressionRelease(Int(x.raw))
         exchanges[Int(x.raw)] = Exchange()
         freeExchangeIds[Int(freeExchangeCount)] = x.raw
         freeExchangeCount += 1
@@ -29,6 +30,7 @@ extension Reactor {
     @inline(__always) func resetExchange(_ xi: Int) {
         let c = exchanges[xi].client
         let codec = exchanges[xi].codec
+        compressionRelease(xi)
         exchanges[xi] = Exchange()
         exchanges[xi].client = c
         exchanges[xi].codec = codec

@@ -397,6 +397,7 @@ extension Reactor {
         // The HTTP/1.1 writers read the client's exchange through its slot: point it here for the call.
         let saved = socks[Int(c)].exchange
         socks[Int(c)].exchange = x
+        compressionNoteRequest(xi, route, head, buf)
         let written = writeRequestHead(to: u, client: c, &head, buf, route)
         socks[Int(c)].exchange = saved
         guard written else {

@@ -74,15 +74,26 @@ extension Reactor {
         var route: CompiledRoute? = nil
         if v >= 0 && exchanges[xi].route >= 0 { route = views[Int(v)].routes[Int(exchanges[xi].route)] }
         let edits = route?.responseEditCount ?? 0
+        let compressing = compressionStart(xi, head, buf)  // Compression/H2Compression.swift
         for f in 0..<head.headerCount {
             let field = headerTable[f]
             if h2IsHopByHop(field.kind) { continue }
-            if head.framing == .chunked && field.kind == .contentLength { continue }
+            if (head.framing == .chunked || compressing) && field.kind == .contentLength { continue }
             if head.connectionListsOther && HTTP1Parser.isListedInConnection(buf, headers: headers, count: head.headerCount, name: field.name) { continue }
             if edits > 0, let r = route, editReplaces(Int(v), r.firstResponseEdit, edits, buf, field.name) { continue }
             let name = UnsafeRawBufferPointer(rebasing: buf[Int(field.name.offset)..<field.name.end])
             guard let lower = h2Lower(&used, name) else { return false }
+            if compressing, let rewritten = h2CompressionValue(&used, field, buf, xi) {
+                guard rewritten.1 >= 0 else { return false }
+                h2Pair(&k, lower, name.count, rewritten.0, rewritten.1)
+                continue
+            }
             h2Pair(&k, lower, name.count, bb + Int(field.value.offset), Int(field.value.length))
+        }
+        if compressing {
+            let token = exchanges[xi].compress.offer.token
+            h2Pair(&k, "content-encoding", UnsafeRawPointer(token.utf8Start), token.utf8CodeUnitCount)
+            if !exchanges[xi].compress.sawVary { h2Pair(&k, "vary", UnsafeRawPointer(StaticString("accept-encoding").utf8Start), 15) }
         }
         if edits > 0, let r = route {
             let list = views[Int(v)].headerEdits
@@ -130,6 +141,7 @@ extension Reactor {
             t.streams[xi].responseSent = true
             return 0
         }
+        if exchanges[xi].compress.active { return h2ReadCompressed(x, dst, length, flags) }
         let u = exchanges[xi].upstream
         guard u >= 0 else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
         let ui = Int(u)

@@ -185,9 +185,11 @@ extension Reactor {
         w.appendByte(0x20)
         w.append(buf, range: head.reason)
         w.append("\r\n")
-        let chunked = head.framing == .chunked
+        // Compressed bodies go out chunked (Compression/ResponseCompression.swift).
+        let compressing = !interim && head.status != 101 && compressionStart(xi, head, buf)
+        let chunked = compressing || head.framing == .chunked
         var length: UInt64? = nil
-        if case .contentLength(let n) = head.framing { length = n }
+        if !compressing, case .contentLength(let n) = head.framing { length = n }
         let headers = UnsafeBufferPointer(headerTable)
         let v = exchanges[xi].view
         var route: CompiledRoute? = nil
@@ -200,9 +202,11 @@ extension Reactor {
             if (chunked || length != nil) && f.kind == .contentLength { continue }
             if head.connectionListsOther && HTTP1Parser.isListedInConnection(buf, headers: headers, count: head.headerCount, name: f.name) { continue }
             if edits > 0, let r = route, editReplaces(Int(v), r.firstResponseEdit, edits, buf, f.name) { continue }
+            if compressing && compressionRewriteField(&w, f, buf, xi) { continue }
             w.append(buf, range: f.name); w.append(": "); w.append(buf, range: f.value); w.append("\r\n")
         }
         if edits > 0, let r = route { appendEdits(&w, Int(v), r.firstResponseEdit, edits) }
+        if compressing { appendCompressionHeaders(&w, xi) }
         if !interim && exchanges[xi].policy.active { appendPolicyResponseHeaders(&w, xi) }
         if head.status == 101 {
             for k in 0..<head.headerCount where headerTable[k].kind == .upgrade {

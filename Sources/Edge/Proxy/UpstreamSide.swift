@@ -41,6 +41,7 @@ extension Reactor {
             respondError(c, 502, "cannot open an upstream connection", cause: "upstream_connect_failed", consume: head.headLength)
             return
         }
+        compressionNoteRequest(xi, route, head, buf)
         guard writeRequestHead(to: u, client: c, &head, buf, route) else {
             closeSock(u)
             respondError(c, 431, "request head too large after rewriting", cause: nil, consume: -1)
@@ -207,7 +208,7 @@ extension Reactor {
             downstreamReset(xi)
             return
         }
-        if !exchanges[xi].response.done && socks[ui].eof && socks[ui].inHead < 0 {
+        if !exchanges[xi].response.done && socks[ui].eof && socks[ui].inHead < 0 && !exchanges[xi].compress.inputDone {
             if exchanges[xi].response.mode == .untilClose {
                 exchanges[xi].response.done = true
             } else {

@@ -86,6 +86,8 @@ final class Reactor {
     let loopLagLimitUs: Int64
     /// TLS sessions by socket slot (Transport/TLS/).
     var tls: TLSTable
+    /// Response compression encoders and their memory (Compression/Encoders.swift).
+    var compression = CompressionWorker()
     /// Access-log and metrics records per exchange (Observability/ExchangeRecording.swift).
     var exchangeLog: ExchangeLog
     /// HTTP/2 tables, made on this worker's first HTTP/2 connection (HTTP2/H2Request.swift).

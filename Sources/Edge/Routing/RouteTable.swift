@@ -75,6 +75,8 @@ package struct CompiledRoute {
     var mirrorPercent: Int32 = 0
     /// `cache`: response cache settings (Cache/), disabled by default.
     var cache = CompiledCacheSettings()
+    /// `compression` (Compression/CompressionCompile.swift); `enabled == false` when not set.
+    var compression = CompiledCompression()
 }
 
 /// A header or query-parameter condition of a route.

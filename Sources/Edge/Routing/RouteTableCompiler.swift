@@ -124,6 +124,7 @@ struct Compilation {
             cr.mirrorPercent = Int32(m.percent)
         }
         if let cc = r.cache { cr.cache = CompiledCacheSettings(cc) }
+        if let z = r.compression { cr.compression = CompiledCompression(z, arena: arena) }
         parts.routes.append(cr)
     }
 
