@@ -37,18 +37,19 @@ extension ConfigLoader {
 
     /// The `tls` block: required on https listeners, refused elsewhere.
     static func parseListenerTLS(_ m: ConfigMapping, proto: ListenerProtocol, node: ConfigNode, acceptsProxy: Bool) throws(ConfigError) -> TLSListenerConfig? {
-        guard proto == .https else {
-            if let n = m.optional("tls") { throw n.error("'tls' settings apply to protocol https listeners only") }
+        guard proto == .https || proto == .dtls else {
+            if let n = m.optional("tls") { throw n.error("'tls' settings apply to protocol https and dtls listeners only") }
             return nil
         }
         guard let n = m.optional("tls") else {
-            throw node.error("protocol https listeners need a 'tls' block with at least one certificate")
+            throw node.error("protocol \(proto.rawValue) listeners need a 'tls' block with at least one certificate")
         }
-        if acceptsProxy { throw (m.optional("proxy_protocol") ?? node).error("proxy_protocol is not supported on https listeners yet") }
-        return try parseTLS(n)
+        if acceptsProxy { throw (m.optional("proxy_protocol") ?? node).error("proxy_protocol is not supported on \(proto.rawValue) listeners yet") }
+        return try parseTLS(n, datagram: proto == .dtls)
     }
 
-    static func parseTLS(_ node: ConfigNode) throws(ConfigError) -> TLSListenerConfig {
+    /// `datagram`: a `protocol: dtls` listener (DTLS 1.2 contexts, see Transport/DTLS/).
+    static func parseTLS(_ node: ConfigNode, datagram: Bool = false) throws(ConfigError) -> TLSListenerConfig {
         let m = try node.mapping(allowed: tlsFields)
         var t = TLSListenerConfig()
         let certsNode = try m.required("certificates")
@@ -72,10 +73,11 @@ extension ConfigLoader {
                                         key: resolvePath(try keyNode.nonEmptyString(), node.file), serverNames: names))
             certNodes.append((certNode, keyNode, c.optional("server_names")))
         }
-        if let n = m.optional("min_version") {
+        if datagram { try checkDTLSFields(m, into: &t) }
+        if let n = m.optional("min_version"), !datagram {
             t.minVersion = try n.oneOf(["1.2", "1.3"], what: "TLS version") == "1.3" ? 0x0304 : 0x0303
         }
-        if let n = m.optional("alpn") {
+        if let n = m.optional("alpn"), !datagram {
             var protos: [String] = []
             for p in try n.list() { protos.append(try p.oneOf(supportedALPN, what: "ALPN protocol")) }
             guard !protos.isEmpty else { throw n.error("list at least one protocol (http/1.1)") }
@@ -99,7 +101,8 @@ extension ConfigLoader {
         if let n = m.optional("handshake_timeout") { t.handshakeTimeoutMs = try n.durationMs() }
         if let n = m.optional("max_handshakes") { t.maxHandshakes = try n.int(in: 1...1_000_000) }
         do {
-            t.context = try TLSServerContext.build(t)
+            t.context = try TLSServerContext.build(t, datagram: datagram)
+            if datagram, let c = t.context { DTLSContextSetup.configure(c) }
         } catch let e {
             // Point at the field the problem is in.
             var at = node

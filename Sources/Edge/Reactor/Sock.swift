@@ -23,6 +23,8 @@ enum TimerKind: UInt8 {
     case sniPeek
     /// TLS handshake not finished within the listener's handshake_timeout.
     case tlsHandshake
+    /// DTLS handshake: the next retransmission or the handshake deadline (Stream/DTLSRelay.swift).
+    case dtlsHandshake
 }
 
 /// A slice to send: bytes of a buffer-table id (holding one reference), or

@@ -55,6 +55,8 @@ struct WorkerStats: @unchecked Sendable {
     var telemetry = WorkerTelemetry()
     /// HTTP/2 counters (HTTP2/HTTP2Stats.swift).
     let http2 = HTTP2Stats()
+    /// DTLS counters (Transport/DTLS/DTLSStats.swift).
+    let dtls = DTLSStats()
 
     @inline(__always) func bump(_ a: UnsafeAtomic<Int>, _ by: Int = 1) {
         a.wrappingIncrement(by: by, ordering: .relaxed)
