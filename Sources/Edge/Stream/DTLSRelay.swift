@@ -38,11 +38,8 @@ extension Reactor {
             if !socks[i].closing && d.established[i] { scheduleTimer(s, .udpIdle, afterMs: Int64(socks[i].relayIdleMs)) }
             return
         }
-        // No session: only a DTLS handshake record may start one (cheap check
-        // before OpenSSL sees it: content type 22, a DTLS version's 0xFE major).
-        guard n >= 13, udpScratch.load(fromByteOffset: 0, as: UInt8.self) == 22,
-              udpScratch.load(fromByteOffset: 1, as: UInt8.self) == 0xFE,
-              let server = l.tlsContext, let listen = d.listener(a, server) else {
+        // No session: only a DTLS handshake record may start one.
+        guard DTLSTables.mayStartHandshake(udpScratch, n), let server = l.tlsContext, let listen = d.listener(a, server) else {
             stats.dtls.bump(stats.dtls.dropped)
             return
         }

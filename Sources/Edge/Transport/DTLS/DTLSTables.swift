@@ -40,6 +40,22 @@ final class DTLSTables {
         plaintext = .allocate(byteCount: DTLSTables.plaintextSize, alignment: 16)
     }
 
+    /// Only a DTLS handshake record may start a session: content type 22 and a
+    /// DTLS version's 0xFE major, checked before OpenSSL sees the datagram.
+    @inline(__always) static func mayStartHandshake(_ p: UnsafeRawPointer, _ n: Int) -> Bool {
+        n >= 13 && p.load(fromByteOffset: 0, as: UInt8.self) == 22 && p.load(fromByteOffset: 1, as: UInt8.self) == 0xFE
+    }
+
+    /// Frees every SSL and the tables (the fuzz target makes one per input; a worker keeps its own for life).
+    func free() {
+        for a in 0..<Reactor.maxAcceptSlots { dropListener(a) }
+        for s in 0..<capacity { release(s, notify: false) }
+        ssl.deallocate(); peers.deallocate(); servers.deallocate(); established.deallocate(); deadlineMs.deallocate()
+        listenSSL.deallocate(); listenServer.deallocate(); listenPeers.deallocate()
+        BIO_ADDR_free(clientAddress)
+        plaintext.deallocate()
+    }
+
     /// The listen SSL of accept slot `a` for the listener context `server`
     /// (made, or remade after a reload changed the certificates); nil if OpenSSL cannot.
     func listener(_ a: Int, _ server: UnsafeMutableRawPointer) -> OpaquePointer? {
