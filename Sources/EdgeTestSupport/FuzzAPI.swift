@@ -116,4 +116,3 @@ extension FuzzEntry {
         DTLSFuzzTarget.run(bytes)
     }
 }
-}
