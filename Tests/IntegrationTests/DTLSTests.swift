@@ -36,7 +36,7 @@ final class DTLSTests: L4TestCase {
 
     /// `openssl s_client -dtls1_2` sending `lines`, stdin held open `hold` seconds; its stdout.
     /// Lines go out 0.2 s apart, so each is its own record and datagram.
-    private func sClient(_ lines: [String], hold: Double = 1.5) throws -> String {
+    private func sClient(_ lines: [String], hold: Double = 3) throws -> String {
         let text = lines.map { "printf '\($0)\\n'; sleep 0.2; " }.joined()
         let r = try runShell("(sleep 0.5; \(text)sleep \(hold)) | timeout 20 openssl s_client -dtls1_2 -connect 127.0.0.1:\(listenPort) -quiet -no_ign_eof 2>/dev/null", timeout: 30)
         return r.stdoutText
@@ -78,7 +78,7 @@ final class DTLSTests: L4TestCase {
         var script = ""
         for c in 0..<clients {
             let text = (1...4).map { "client \(c) says \($0)\\n" }.joined()
-            script += "((printf '\(text)'; sleep 3) | timeout 30 openssl s_client -dtls1_2 -connect 127.0.0.1:\(listenPort) -quiet -no_ign_eof > out\(c).txt 2>/dev/null) &\n"
+            script += "((printf '\(text)'; sleep 5) | timeout 30 openssl s_client -dtls1_2 -connect 127.0.0.1:\(listenPort) -quiet -no_ign_eof > out\(c).txt 2>/dev/null) &\n"
         }
         script += "wait\n"
         let r = try runShell("cd '\(w.dir.path)'\n" + script, timeout: 60)
