@@ -108,3 +108,11 @@ extension FuzzEntry {
         HMACParserCheck.check(bytes)
     }
 }
+
+extension FuzzEntry {
+    /// Datagrams through the DTLS listen (cookie) path or a DTLS server SSL
+    /// (`DTLSFuzzTarget` in Edge's Transport/DTLS/); the broken invariant, nil when all hold.
+    public static func dtlsDatagrams(_ bytes: UnsafeRawBufferPointer) -> String? {
+        DTLSFuzzTarget.run(bytes)
+    }
+}

@@ -30,7 +30,7 @@ final class ConfigLoaderTLSTests: XCTestCase {
             ("    protocol: https",
              "/etc/edge/edge.yaml:2: listeners[0]: protocol https listeners need a 'tls' block with at least one certificate"),
             ("    protocol: http\n    tls: { certificates: [] }",
-             "/etc/edge/edge.yaml:5: listeners[0].tls: 'tls' settings apply to protocol https and tls listeners only"),
+             "/etc/edge/edge.yaml:5: listeners[0].tls: 'tls' settings apply to protocol https, tls and dtls listeners only"),
             ("    protocol: https\n    tls: { certificates: [] }",
              "/etc/edge/edge.yaml:5: listeners[0].tls.certificates: at least one certificate is required"),
             ("    protocol: https\n    tls:\n      certificates:\n        - { cert: certs/a.pem }",

@@ -16,7 +16,7 @@ extension ConfigLoader {
     /// (`Admission.maxListenerSlots`, shared with listeners of older snapshots).
     static let maxListeners = min(Reactor.maxAcceptSlots, Admission.maxListenerSlots / 2)
     /// Protocols that parse today; the others are reserved words.
-    static let implementedProtocols: Set<ListenerProtocol> = [.http, .https, .tcp, .tls, .udp]
+    static let implementedProtocols: Set<ListenerProtocol> = [.http, .https, .tcp, .tls, .udp, .dtls]
 
     static func parseListeners(_ node: ConfigNode, clusters: [ClusterConfig]) throws(ConfigError) -> [ListenerConfig] {
         let items = try node.list()
@@ -70,7 +70,7 @@ extension ConfigLoader {
         var maxConnections = 0, maxPerIP = 0
         if let n = m.optional("max_connections") { maxConnections = try n.int(in: 0...100_000_000) }
         if let n = m.optional("max_connections_per_ip") {
-            guard proto != .udp else { throw n.error("max_connections_per_ip applies to tcp and http listeners") }
+            guard proto != .udp && proto != .dtls else { throw n.error("max_connections_per_ip applies to tcp and http listeners") }
             maxPerIP = try n.int(in: 0...1_000_000)
         }
         var streamIdle = 300_000
@@ -86,12 +86,12 @@ extension ConfigLoader {
         }
         var udpTimeout = 30_000, udpMax = 10_000
         if let n = m.optional("udp") {
-            guard proto == .udp else { throw n.error("'udp' settings apply to protocol udp listeners only") }
+            guard proto == .udp || proto == .dtls else { throw n.error("'udp' settings apply to protocol udp and dtls listeners only") }
             let u = try n.mapping(allowed: udpFields)
             if let d = u.optional("session_timeout") { udpTimeout = try d.durationMs() }
             if let d = u.optional("max_sessions") { udpMax = try d.int(in: 1...1_000_000) }
         }
-        if proto == .udp && acceptsProxy {
+        if (proto == .udp || proto == .dtls) && acceptsProxy {
             throw (m.optional("proxy_protocol") ?? node).error("proxy_protocol is for tcp and http listeners")
         }
         if proto == .tls, let n = m.optional("policies") {
@@ -118,7 +118,7 @@ extension ConfigLoader {
             l.maxConnectionsPerIP = maxPerIP
             return l
         }
-        if proto == .tcp || proto == .udp || proto == .tls {
+        if proto == .tcp || proto == .udp || proto == .tls || proto == .dtls {
             guard let c = m.optional("cluster") else {
                 throw node.error("listener '\(name)' (protocol \(proto.rawValue)) needs 'cluster: NAME' to relay to")
             }
@@ -135,7 +135,7 @@ extension ConfigLoader {
             l.sniTimeoutMs = relay.sniTimeoutMs
             l.udpSessionTimeoutMs = udpTimeout
             l.udpMaxSessions = udpMax
-            l.tls = tls
+            l.tls = tls  // protocol tls and dtls too
             l.maxConnections = maxConnections
             l.maxConnectionsPerIP = maxPerIP
             return l

@@ -37,8 +37,8 @@ extension ConfigLoader {
 
     /// The `tls` block: required on https listeners, refused elsewhere.
     static func parseListenerTLS(_ m: ConfigMapping, proto: ListenerProtocol, node: ConfigNode) throws(ConfigError) -> TLSListenerConfig? {
-        guard proto == .https || proto == .tls else {
-            if let n = m.optional("tls") { throw n.error("'tls' settings apply to protocol https and tls listeners only") }
+        guard proto == .https || proto == .tls || proto == .dtls else {
+            if let n = m.optional("tls") { throw n.error("'tls' settings apply to protocol https, tls and dtls listeners only") }
             return nil
         }
         guard let n = m.optional("tls") else {
@@ -47,7 +47,9 @@ extension ConfigLoader {
         return try parseTLS(n, proto: proto)
     }
 
+    /// `proto`: https, tls, or dtls (DTLS 1.2 contexts, see Transport/DTLS/).
     static func parseTLS(_ node: ConfigNode, proto: ListenerProtocol = .https) throws(ConfigError) -> TLSListenerConfig {
+        let datagram = proto == .dtls
         let m = try node.mapping(allowed: tlsFields)
         var t = TLSListenerConfig()
         // A TLS relay carries any protocol: it offers ALPN only when told which.
@@ -73,10 +75,11 @@ extension ConfigLoader {
                                         key: resolvePath(try keyNode.nonEmptyString(), node.file), serverNames: names))
             certNodes.append((certNode, keyNode, c.optional("server_names")))
         }
-        if let n = m.optional("min_version") {
+        if datagram { try checkDTLSFields(m, into: &t) }
+        if let n = m.optional("min_version"), !datagram {
             t.minVersion = try n.oneOf(["1.2", "1.3"], what: "TLS version") == "1.3" ? 0x0304 : 0x0303
         }
-        if let n = m.optional("alpn") {
+        if let n = m.optional("alpn"), !datagram {
             var protos: [String] = []
             for p in try n.list() {
                 if proto == .tls {
@@ -109,7 +112,8 @@ extension ConfigLoader {
         if let n = m.optional("handshake_timeout") { t.handshakeTimeoutMs = try n.durationMs() }
         if let n = m.optional("max_handshakes") { t.maxHandshakes = try n.int(in: 1...1_000_000) }
         do {
-            t.context = try TLSServerContext.build(t)
+            t.context = try TLSServerContext.build(t, datagram: datagram)
+            if datagram, let c = t.context { DTLSContextSetup.configure(c) }
         } catch let e {
             // Point at the field the problem is in.
             var at = node

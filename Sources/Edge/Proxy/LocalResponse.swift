@@ -169,6 +169,8 @@ extension Reactor {
             tlsHandshakeTimedOut(slot)
         case .udpIdle:
             closeSock(slot)
+        case .dtlsHandshake:
+            dtlsTimerFired(slot)
         case .sniPeek:
             stats.bump(stats.clientErrors)
             closeSock(slot)

@@ -92,6 +92,8 @@ final class Reactor {
     var exchangeLog: ExchangeLog
     /// HTTP/2 tables, made on this worker's first HTTP/2 connection (HTTP2/H2Request.swift).
     var http2Storage: HTTP2Tables? = nil
+    /// DTLS sessions and listen state, made on this worker's first DTLS datagram (Transport/DTLS/).
+    var dtls: DTLSTables? = nil
 
     init(index: Int, publisher: SnapshotPublisher, runtime: RuntimeConfig, maxHeaderBytes: Int, stats: WorkerStats,
          admission: Admission) throws {
@@ -323,7 +325,7 @@ final class Reactor {
             releaseAdmission(&socks[i].admission)
         }
         if socks[i].kind == .upstream && socks[i].pooled { poolRemove(slot) }
-        if socks[i].kind == .udpSession { udpRemove(slot) }
+        if socks[i].kind == .udpSession { udpRemove(slot); if dtls != nil { dtlsSessionClosing(slot) } }
         let fd = socks[i].fd
         if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
         if socks[i].recv == .armed { cancelRecv(slot) }

@@ -25,6 +25,8 @@ enum TimerKind: UInt8 {
     case tlsHandshake
     /// A coalesced cache miss: woken by its leader, or waited coalesce_timeout.
     case cacheWait
+    /// DTLS handshake: the next retransmission or the handshake deadline (Stream/DTLSRelay.swift).
+    case dtlsHandshake
 }
 
 /// A slice to send: bytes of a buffer-table id (holding one reference), or

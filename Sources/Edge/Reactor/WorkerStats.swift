@@ -59,6 +59,8 @@ struct WorkerStats: @unchecked Sendable {
     let http2 = HTTP2Stats()
     /// Response-cache counters (Cache/CacheStats.swift).
     let cache = CacheStats()
+    /// DTLS counters (Transport/DTLS/DTLSStats.swift).
+    let dtls = DTLSStats()
 
     @inline(__always) func bump(_ a: UnsafeAtomic<Int>, _ by: Int = 1) {
         a.wrappingIncrement(by: by, ordering: .relaxed)

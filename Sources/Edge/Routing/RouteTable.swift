@@ -132,6 +132,8 @@ package struct CompiledListener {
     var isDatagram: Bool = false
     var udpSessionTimeoutMs: Int32 = 30_000
     var udpMaxSessions: Int32 = 10_000
+    /// `protocol: dtls`: the datagram sessions are DTLS 1.2 (Stream/DTLSRelay.swift), `tlsContext` holds the certificates.
+    var isDTLS: Bool = false
     /// Connection limits (0 = none) and this listener's shared counter (see Admission).
     var maxConnections: Int32 = 0
     var maxConnectionsPerIP: Int32 = 0

@@ -21,8 +21,9 @@ package enum RouteTableCompiler {
                 firstRoute: Int32(first), routeCount: Int32(count), limits: l.http.limits,
                 maxBodyBytes: l.http.maxBodyBytes, headerTimeoutMs: clampMs(l.http.headerTimeoutMs),
                 idleTimeoutMs: clampMs(l.http.idleTimeoutMs), bodyTimeoutMs: clampMs(l.http.bodyTimeoutMs))
-            if let name = l.streamCluster, l.proto == .udp {
+            if let name = l.streamCluster, l.proto == .udp || l.proto == .dtls {
                 cl.isDatagram = true
+                cl.isDTLS = l.proto == .dtls
                 cl.streamCluster = c.clusterIndex[name] ?? -1
                 cl.udpSessionTimeoutMs = clampMs(l.udpSessionTimeoutMs)
                 cl.udpMaxSessions = Int32(clamping: l.udpMaxSessions)

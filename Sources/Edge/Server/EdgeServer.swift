@@ -223,6 +223,7 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         family("edge_worker_snapshot_lag", "Published config snapshots the worker has not adopted yet (0 = serving the latest).", "gauge") { self.publisher.lag(of: $0) }
         family("edge_snapshots_live", "Snapshots the worker keeps alive (current + ones with in-flight requests).", "gauge") { $0.liveSnapshots.load(ordering: .relaxed) }
         TLSMetrics.render(workers, into: &out)
+        DTLSMetrics.render(workers, into: &out)
         out += HealthRegistry.shared.renderMetrics(workers: workers)
         renderHTTP2Metrics(&out)
         renderCacheMetrics(&out)

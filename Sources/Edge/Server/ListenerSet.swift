@@ -5,6 +5,11 @@ import Glibc
 /// one SO_REUSEPORT socket per worker. A reload keeps the sockets of addresses
 /// that stay (no dropped connections), opens new ones, and lets reactors close
 /// the ones no longer published.
+extension ListenerConfig {
+    /// UDP sockets: `protocol: udp` and `protocol: dtls`.
+    var isDatagramProtocol: Bool { proto == .udp || proto == .dtls }
+}
+
 final class ListenerSet {
     private var byAddress: [String: [Int32]] = [:]
     let workers: Int
@@ -19,11 +24,11 @@ final class ListenerSet {
         do {
             for l in listeners {
                 // TCP and UDP may share a port number; keep their sockets apart.
-                let key = (l.proto == .udp ? "udp " : "") + l.address.text
+                let key = (l.isDatagramProtocol ? "udp " : "") + l.address.text
                 if let fds = byAddress[key] ?? opened[key] { next[key] = fds; continue }
                 var fds: [Int32] = []
                 do {
-                    for _ in 0..<workers { fds.append(try ListenSocket.open(l.address, listener: l.name, datagram: l.proto == .udp)) }
+                    for _ in 0..<workers { fds.append(try ListenSocket.open(l.address, listener: l.name, datagram: l.isDatagramProtocol)) }
                 } catch {
                     for fd in fds { close(fd) }
                     throw error
@@ -36,6 +41,6 @@ final class ListenerSet {
             throw error
         }
         byAddress = next  // dropped addresses: their reactors close them on adopting
-        return (0..<workers).map { w in listeners.map { next[($0.proto == .udp ? "udp " : "") + $0.address.text]?[w] ?? -1 } }
+        return (0..<workers).map { w in listeners.map { next[($0.isDatagramProtocol ? "udp " : "") + $0.address.text]?[w] ?? -1 } }
     }
 }

@@ -36,6 +36,7 @@ extension Reactor {
             }
             if n < 0 { break }
             stats.bump(stats.udpDatagramsIn)
+            if l.isDTLS { dtlsDatagram(a, &from, len, n, l); continue }
             var s = udpLookup(a, &from, len)
             if s < 0 {
                 s = udpOpenSession(a, &from, len, l)
@@ -51,6 +52,7 @@ extension Reactor {
         let i = Int(s)
         let a = Int(socks[i].acceptSlot)
         guard a < acceptCount, acceptFd[a] >= 0 else { closeSock(s); return }
+        if let d = dtls, d.ssl[i] != nil { dtlsUpstreamReadable(s, d); return }
         var moved = false
         for _ in 0..<Reactor.udpBatch {
             let n = recv(socks[i].fd, udpScratch, 65536, Int32(MSG_DONTWAIT))
@@ -64,7 +66,7 @@ extension Reactor {
         if moved { scheduleTimer(s, .udpIdle, afterMs: Int64(socks[i].relayIdleMs)) }
     }
 
-    private func udpOpenSession(_ a: Int, _ from: inout sockaddr_storage, _ len: socklen_t, _ l: CompiledListener) -> Int32 {
+    func udpOpenSession(_ a: Int, _ from: inout sockaddr_storage, _ len: socklen_t, _ l: CompiledListener) -> Int32 {
         guard udpSessionCount < Int(l.udpMaxSessions), udpSessionCount < Reactor.udpTableSize / 2 else { return -1 }
         let v = current
         let e = withUnsafeTemporaryAllocation(byteCount: 48, alignment: 1) { text -> Int32 in

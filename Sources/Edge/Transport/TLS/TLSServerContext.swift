@@ -67,7 +67,8 @@ final class TLSServerContext: @unchecked Sendable {
 
     // MARK: Building (control thread)
 
-    static func build(_ t: TLSListenerConfig) throws(TLSSetupError) -> TLSServerContext {
+    /// `datagram`: DTLS contexts for `protocol: dtls` listeners (no ALPN; Transport/DTLS/ adds cookies).
+    static func build(_ t: TLSListenerConfig, datagram: Bool = false) throws(TLSSetupError) -> TLSServerContext {
         ERR_clear_error()
         // Group certificates by the names they serve, first-seen order.
         var groupKeys: [[String]] = []
@@ -94,7 +95,7 @@ final class TLSServerContext: @unchecked Sendable {
         var contexts: [OpaquePointer] = []
         func freeAll() { for c in contexts { SSL_CTX_free(c) } }
         for _ in groupKeys {
-            guard let ctx = SSL_CTX_new(TLS_server_method()) else {
+            guard let ctx = SSL_CTX_new(datagram ? DTLS_server_method() : TLS_server_method()) else {
                 freeAll(); throw TLSSetupError(field: .listener, message: "cannot create a TLS context (\(opensslError()))")
             }
             contexts.append(ctx)
@@ -126,7 +127,7 @@ final class TLSServerContext: @unchecked Sendable {
         }
         let server = TLSServerContext(contexts: contexts, exact: exact, wildcard: wildcard, alpn: t.alpn, clientAuth: t.clientAuth)
         let arg = Unmanaged.passUnretained(server).toOpaque()
-        for ctx in contexts {
+        for ctx in contexts where !datagram {
             SSL_CTX_set_alpn_select_cb(ctx, TLSCallbacks.selectALPN, arg)
         }
         if contexts.count > 1 { SSL_CTX_set_client_hello_cb(contexts[0], TLSCallbacks.clientHello, arg) }
