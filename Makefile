@@ -49,6 +49,7 @@ deps:
 	command -v testssl >/dev/null 2>&1 || missing="$$missing testssl.sh"; \
 	command -v htpasswd >/dev/null 2>&1 || missing="$$missing apache2-utils"; \
 	dpkg -s libcrypt-dev >/dev/null 2>&1 || [ -f /usr/include/crypt.h ] || missing="$$missing libcrypt-dev"; \
+	dpkg -s libhiredis-dev >/dev/null 2>&1 || [ -f /usr/include/hiredis/hiredis.h ] || missing="$$missing libhiredis-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing:$$missing"; \
 	  $(SUDO) apt-get update && \

@@ -31,6 +31,8 @@ let package = Package(
         .systemLibrary(name: "CCrypt", providers: [.apt(["libcrypt-dev"])]),
         // Module map over Debian's libnghttp2-dev 1.52: the HTTP/2 session (Edge/HTTP2/ only).
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        // Module map over Debian's libhiredis-dev 0.14 (RESP2, blocking API): shared rate limits' sync thread only.
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         // I/O-free codecs. Never depends on CIOUring.
         .target(
             name: "Protocols",
@@ -46,6 +48,7 @@ let package = Package(
                 "COpenSSL",
                 "CCrypt",
                 "CNGHTTP2",
+                "CHiredis",
                 "Protocols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -62,7 +65,7 @@ let package = Package(
         .target(name: "EdgeTestSupport", dependencies: ["Edge", "Protocols", "CNGHTTP2"]),
         .testTarget(name: "ProtocolsTests", dependencies: ["Protocols"]),
         .testTarget(name: "EdgeTests", dependencies: ["Edge"]),
-        .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["upstream.py", "l4tools.py", "recorder.py", "faults.py", "sni.py", "jwttool.py", "h2probe.py"]),
+        .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["upstream.py", "l4tools.py", "recorder.py", "faults.py", "sni.py", "jwttool.py", "h2probe.py", "rateload.py"]),
     ],
     swiftLanguageModes: [.v6]
 )

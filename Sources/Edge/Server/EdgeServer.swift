@@ -76,6 +76,10 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         let health = HealthChecker(logger: logger)
         health.start()
         defer { health.stop() }
+        // Shared (Redis) rate limits: idle unless a snapshot has one.
+        let sharedLimits = SharedLimitSync(publisher: publisher, logger: logger)
+        sharedLimits.start()
+        defer { sharedLimits.stop() }
         var admin: AdminServer? = nil
         if let address = config.admin.address {
             admin = try AdminServer(address: address, provider: server, logger: logger)
@@ -232,6 +236,7 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
             out += "# TYPE edge_heap_allocations_total counter\nedge_heap_allocations_total \(count)\n"
         }
         out += telemetry?.renderMetrics() ?? ""
+        out += SharedLimitLink.shared.renderMetrics(workers: workers.count)
         return out
     }
 
