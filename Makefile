@@ -52,6 +52,7 @@ deps:
 	dpkg -s zlib1g-dev >/dev/null 2>&1 || [ -f /usr/include/zlib.h ] || missing="$$missing zlib1g-dev"; \
 	dpkg -s libbrotli-dev >/dev/null 2>&1 || [ -f /usr/include/brotli/encode.h ] || missing="$$missing libbrotli-dev"; \
 	dpkg -s libzstd-dev >/dev/null 2>&1 || [ -f /usr/include/zstd.h ] || missing="$$missing libzstd-dev"; \
+	dpkg -s libhiredis-dev >/dev/null 2>&1 || [ -f /usr/include/hiredis/hiredis.h ] || missing="$$missing libhiredis-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing:$$missing"; \
 	  $(SUDO) apt-get update && \

@@ -89,7 +89,7 @@ final class ConfigLoaderPolicyTests: XCTestCase {
         assertError("key: consumer,", "key: cookie,",
                     "edge.yaml:9: policies[2].rate_limit.key: unknown rate-limit key 'cookie', expected one of: consumer, client_ip, route")
         assertError("burst: 200 }", "burst: 200, shared: redis }",
-                    "edge.yaml:9: policies[2].rate_limit.shared: 'shared: redis' is not built yet; limits are per worker ('shared: local')")
+                    "edge.yaml:9: policies[2].rate_limit.shared: 'shared: redis' needs a top-level 'redis: { address: ... }' block (or write the address here: shared: { redis: { address: ... } })")
         assertError("{ name: keys, api_key: { header: X-API-Key, query: api_key } }", "{ name: keys, api_key: {} }",
                     "edge.yaml:7: policies[0].api_key: api_key needs 'header', 'query' or both")
         assertError("{ name: eng-only,", "{ name: keys,",

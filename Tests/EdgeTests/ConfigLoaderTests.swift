@@ -233,7 +233,7 @@ final class ConfigLoaderTests: XCTestCase {
     /// (description, yaml, expected error text)
     static let errorCases: [(String, String, String)] = [
         ("unknown root key", base + "\nlistener: []",
-         "edge.yaml:9: listener: unknown field 'listener', expected one of: runtime, admin, listeners, clusters, access_log, metrics, tracing, consumers, policies"),
+         "edge.yaml:9: listener: unknown field 'listener', expected one of: runtime, admin, listeners, clusters, access_log, metrics, tracing, consumers, policies, redis"),
         ("unknown cluster key (typo)", base.replacingOccurrences(of: "endpoints:", with: "endpoint:"),
          "edge.yaml:8: clusters[0].endpoint: unknown field 'endpoint', expected one of: name, endpoints, balance, hash_on, connect_timeout, max_idle, idle_timeout, dns_refresh, proxy_protocol, tls, protocol, allow_metadata_addresses, health_check, outlier_detection, panic_threshold, circuit_breakers, retry"),
         ("unknown route key", base.replacingOccurrences(of: "- cluster: api", with: "- cluster: api\n        timout: 5s"),

@@ -8,7 +8,7 @@ public struct EdgeCommand: ParsableCommand {
         commandName: "edge",
         abstract: "Edge: an io_uring reverse proxy.",
         version: EdgeVersion.string,
-        subcommands: [RunCommand.self, ValidateCommand.self, ReloadCommand.self, TuneCommand.self, GenCertsCommand.self, VersionCommand.self]
+        subcommands: [RunCommand.self, ValidateCommand.self, ReloadCommand.self, UpgradeCommand.self, TuneCommand.self, GenCertsCommand.self, VersionCommand.self]
     )
 }
 

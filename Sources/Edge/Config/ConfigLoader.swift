@@ -7,7 +7,7 @@ import Yams
 /// Checks run in a fixed order (runtime, admin, clusters, listeners, then
 /// cross-checks) and the first problem is reported, so output is deterministic.
 package enum ConfigLoader {
-    static let rootFields = ["runtime", "admin", "listeners", "clusters", "access_log", "metrics", "tracing", "consumers", "policies"]
+    static let rootFields = ["runtime", "admin", "listeners", "clusters", "access_log", "metrics", "tracing", "consumers", "policies", "redis"]
 
     /// Reads and parses a file. Unreadable files fail with `FILE: cannot read: <strerror>`.
     static func load(path: String) throws(ConfigError) -> EdgeConfig {
@@ -50,7 +50,9 @@ package enum ConfigLoader {
             throw doc.error("missing required field 'listeners'")
         }
         if let n = fields.optional("consumers") { config.consumers = try parseConsumers(n) }
+        if let n = fields.optional("redis") { config.redis = try parseRedis(n) }
         if let n = fields.optional("policies") { config.policies = try parsePolicies(n, consumers: config.consumers) }
+        try resolveSharedLimits(&config)
         config.listeners = try parseListeners(listeners, clusters: config.clusters)
         try checkPolicyReferences(config)
         try checkAdminAddress(config, fields: fields)

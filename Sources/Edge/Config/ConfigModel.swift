@@ -49,6 +49,8 @@ package struct EdgeConfig: Sendable {
     /// Gateway identities and named policies (Policy/PolicyConfig.swift).
     var consumers: [ConsumerConfig] = []
     var policies: [PolicyConfig] = []
+    /// `redis:` for `rate_limit.shared: redis` (Policy/SharedLimitConfig.swift).
+    var redis: RedisConfig? = nil
 
     /// Problems that do not stop the config, `file:line: field: problem` like errors.
     var warnings: [String] {

@@ -35,21 +35,28 @@ final class AdminServer: @unchecked Sendable {
     private struct State {
         var thread: pthread_t?
         var stopped = false
+        /// A binary upgrade gave the socket to the new process: stop must not shut it down.
+        var handedOver = false
     }
     // @unchecked Sendable: the fds and lets are immutable after init; the only
     // mutable state is `state`, guarded by this mutex.
     private let state = Mutex(State())
 
+    /// The listening socket (handed to the new process by a binary upgrade).
+    var listeningSocket: Int32 { listenFD }
+
     /// Binds and listens right away so a bad address fails at startup.
     init(address: SocketAddress, provider: AdminStatusProvider, logger: Logger) throws {
         self.provider = provider
         self.logger = logger
-        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        // A binary upgrade hands the listening socket over (UpgradeHandoff.swift).
+        let inherited = UpgradeHandoff.take("admin " + address.text)?.first
+        let fd = inherited ?? socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw AdminServerError(description: "admin: cannot create socket: \(Self.lastError())") }
         var one: Int32 = 1
         _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var storage = address.storage
-        let bound = withUnsafePointer(to: &storage) {
+        let bound = inherited != nil ? 0 : withUnsafePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, address.length) }
         }
         guard bound == 0 else {
@@ -77,6 +84,7 @@ final class AdminServer: @unchecked Sendable {
         }
         for p in pipeFDs { Self.setNonBlockingCloexec(p) }
         listenFD = fd
+        if inherited != nil { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         wakeFD = pipeFDs[0]
         wakeWriteFD = pipeFDs[1]
     }
@@ -127,8 +135,12 @@ final class AdminServer: @unchecked Sendable {
         var one: UInt8 = 1
         _ = write(wakeWriteFD, &one, 1)
         if let thread { _ = pthread_join(thread, nil) }
-        _ = shutdown(listenFD, Int32(SHUT_RDWR))
+        // shutdown() would stop the socket for every process holding it.
+        if !state.withLock({ $0.handedOver }) { _ = shutdown(listenFD, Int32(SHUT_RDWR)) }
     }
+
+    /// The listening socket now also belongs to an upgraded process (UpgradeHandoff.swift).
+    func markHandedOver() { state.withLock { $0.handedOver = true } }
 
     // MARK: - The loop (admin thread)
 

@@ -154,7 +154,7 @@ struct PolicyCompilation {
             parts.acls.append(CompiledACL(allowMask: mask(a.allowGroups), denyMask: mask(a.denyGroups)))
             out = (.acl, Int32(parts.acls.count - 1))
         case .rateLimit(let r):
-            out = (.rateLimit, addRateLimit(r))
+            out = (.rateLimit, addRateLimit(r, name: p.name))
         case .jwt(let j):
             out = (.jwt, addJWT(j))
         case .hmac(let h):
@@ -199,7 +199,7 @@ struct PolicyCompilation {
         return Int32(parts.cors.count - 1)
     }
 
-    private mutating func addRateLimit(_ r: RateLimitPolicyConfig) -> Int32 {
+    private mutating func addRateLimit(_ r: RateLimitPolicyConfig, name: String) -> Int32 {
         let nano: Int64 = 1_000_000_000
         var key = RateLimitKeyKind.clientIP
         var header = StaticBytes.empty
@@ -213,6 +213,11 @@ struct PolicyCompilation {
         parts.rateLimits.append(CompiledRateLimit(
             key: key, header: header, limit: Int32(clamping: r.count), capacity: Int64(r.burst) * nano, refillPerMs: perMs,
             firstBucket: Int32(parts.rateLimits.count * PolicySet.bucketsPerLimit)))
+        if let s = r.shared, let redis = s.redis {
+            parts.rateLimits[parts.rateLimits.count - 1].shared = Int32(parts.sharedLimits.count)
+            parts.sharedLimits.append(SharedLimitSpec(limit: r.count, periodMs: r.periodMs, maxKeys: s.maxKeys,
+                                                      plan: SharedLimitPlan(policyName: name, redis: redis, syncIntervalMs: s.syncIntervalMs)))
+        }
         return Int32(parts.rateLimits.count - 1)
     }
 

@@ -93,6 +93,8 @@ struct RateLimitPolicyConfig: Sendable {
     var count: Int
     var periodMs: Int
     var burst: Int
+    /// `shared:` Redis settings (SharedLimitConfig.swift); nil = per worker only.
+    var shared: SharedLimitConfig? = nil
 }
 
 /// One CIDR block, the address as 16 bytes (IPv4 as ::ffff:a.b.c.d, prefix + 96).

@@ -213,10 +213,7 @@ extension ConfigLoader {
                 }
             }
         }
-        if let n = m.optional("shared") {
-            let s = try n.oneOf(["local", "redis"], what: "rate-limit sharing")
-            if s == "redis" { throw n.error("'shared: redis' is not built yet; limits are per worker ('shared: local')") }
-        }
+        if let n = m.optional("shared") { p.shared = try parseSharedLimit(n) }
         return p
     }
 

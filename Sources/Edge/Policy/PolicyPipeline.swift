@@ -24,6 +24,8 @@ struct PolicyExchangeState {
 /// Why a policy answered the request itself.
 enum PolicyDenial {
     case ipForbidden, corsOrigin, corsMethod, authRequired, authInvalid, authBusy, forbidden
+    /// A shared limit cannot reach Redis and is `on_failure: closed`.
+    case rateLimitUnavailable
     case rateLimited(retryAfter: Int64, limit: Int32)
 }
 
@@ -100,6 +102,10 @@ extension Reactor {
                 if !aclAllows(xi, hot, Int(s.index)) { respondPolicy(c, .forbidden, hot, chain, consume: consume); return false }
             case .rateLimit:
                 if let wait = admitRate(c, xi, hot, Int(s.index), route: exchanges[xi].route, req) {
+                    if wait == Reactor.sharedUnavailable {
+                        respondPolicy(c, .rateLimitUnavailable, hot, chain, consume: consume)
+                        return false
+                    }
                     respondPolicy(c, .rateLimited(retryAfter: wait, limit: hot.rateLimits[Int(s.index)].limit), hot, chain, consume: consume)
                     return false
                 }

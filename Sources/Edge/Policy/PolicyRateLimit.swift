@@ -6,12 +6,42 @@ extension Reactor {
     static let nanoToken: Int64 = 1_000_000_000
     static let bucketProbe = 8
 
-    /// nil: admitted (one token taken). Otherwise seconds until a token is back.
+    /// nil: admitted (one token taken). Otherwise seconds until a token is
+    /// back, or `sharedUnavailable` (a shared limit with Redis down and
+    /// `on_failure: closed`).
     func admitRate(_ c: Int32, _ xi: Int, _ hot: PolicyHot, _ p: Int, route: Int32, _ req: RequestView) -> Int64? {
         guard p >= 0, p < hot.rateLimits.count, index < hot.workers.count else { return nil }
         let rl = hot.rateLimits[p]
+        if rl.shared >= 0 && Int(rl.shared) < hot.sharedLimits.count {
+            // Identity with a fixed seed so every instance names the key alike in Redis.
+            let id = rateKey(c, xi, rl, route: route, req, seed: Reactor.sharedKeySeed &+ UInt64(p))
+            switch admitShared(hot.sharedLimits[Int(rl.shared)], id: id, slotSeed: hot.hashSeed) {
+            case .admitted(let remaining, let reset):
+                noteRate(xi, p, remaining: remaining, reset: reset)
+                return nil
+            case .limited(let wait): return wait
+            case .unavailable: return Reactor.sharedUnavailable
+            case .local: break
+            }
+        }
         let seed = hot.hashSeed &+ UInt64(p) &* 0x9E37_79B9_7F4A_7C15
-        var key: UInt64
+        let key = rateKey(c, xi, rl, route: route, req, seed: seed)
+        return admitLocal(rl, p, xi, key: key, hot)
+    }
+
+    /// The tightest limit's numbers go into `RateLimit-*`.
+    @inline(__always) func noteRate(_ xi: Int, _ p: Int, remaining: Int64, reset: Int64) {
+        let st = exchanges[xi].policy
+        if st.rateLimit < 0 || remaining < st.rateRemaining {
+            exchanges[xi].policy.rateLimit = Int32(p)
+            exchanges[xi].policy.rateRemaining = remaining
+            exchanges[xi].policy.rateResetSeconds = reset
+        }
+    }
+
+    /// What the limit counts by, hashed (never 0).
+    @inline(__always) func rateKey(_ c: Int32, _ xi: Int, _ rl: CompiledRateLimit, route: Int32, _ req: RequestView, seed: UInt64) -> UInt64 {
+        let key: UInt64
         switch rl.key {
         case .route: key = PolicyHash.value(UInt64(UInt32(bitPattern: route)), seed: seed)
         case .consumer where exchanges[xi].policy.consumer >= 0:
@@ -23,6 +53,11 @@ extension Reactor {
             // No consumer (or header) to count by: the client address stands in.
             key = clientKey(c, seed)
         }
+        return key
+    }
+
+    /// The per-worker token bucket.
+    func admitLocal(_ rl: CompiledRateLimit, _ p: Int, _ xi: Int, key: UInt64, _ hot: PolicyHot) -> Int64? {
         let buckets = hot.workers[index].buckets + Int(rl.firstBucket)
         let mask = PolicySet.bucketsPerLimit - 1
         var slot = Int(truncatingIfNeeded: key) & mask
@@ -47,13 +82,7 @@ extension Reactor {
         defer { buckets[slot] = b }
         if b.tokens >= Reactor.nanoToken {
             b.tokens -= Reactor.nanoToken
-            let remaining = b.tokens / Reactor.nanoToken
-            let st = exchanges[xi].policy
-            if st.rateLimit < 0 || remaining < st.rateRemaining {
-                exchanges[xi].policy.rateLimit = Int32(p)
-                exchanges[xi].policy.rateRemaining = remaining
-                exchanges[xi].policy.rateResetSeconds = ((rl.capacity - b.tokens) / rl.refillPerMs + 999) / 1000
-            }
+            noteRate(xi, p, remaining: b.tokens / Reactor.nanoToken, reset: ((rl.capacity - b.tokens) / rl.refillPerMs + 999) / 1000)
             return nil
         }
         let waitMs = (Reactor.nanoToken - b.tokens + rl.refillPerMs - 1) / rl.refillPerMs

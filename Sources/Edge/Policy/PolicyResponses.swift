@@ -18,6 +18,7 @@ extension Reactor {
         case .authBusy: (status, reason, cause) = (503, "too many uncached credential checks, retry", "auth_busy")
         case .forbidden: (status, reason, cause) = (403, "consumer not allowed on this route", "forbidden")
         case .rateLimited: (status, reason, cause) = (429, "rate limit exceeded", "rate_limited")
+        case .rateLimitUnavailable: (status, reason, cause) = (503, "rate limit store unreachable", "rate_limit_unavailable")
         }
         decideLocalKeepAlive(c)
         let id = outBuffer(c)
@@ -30,7 +31,7 @@ extension Reactor {
         w.append("\r\nx-edge-error: "); w.append(cause); w.append("\r\n")
         switch d {
         case .authRequired, .authInvalid: w.append(chain.challenge.buffer)
-        case .authBusy: w.append("Retry-After: 1\r\n")
+        case .authBusy, .rateLimitUnavailable: w.append("Retry-After: 1\r\n")
         case .rateLimited(let wait, let limit):
             w.append("Retry-After: "); w.appendDecimal(UInt64(max(1, wait)))
             w.append("\r\nRateLimit-Limit: "); w.appendDecimal(UInt64(max(0, limit)))

@@ -79,6 +79,8 @@ struct CompiledRateLimit {
     var refillPerMs: Int64
     /// First bucket of this limit in each worker's bucket array.
     var firstBucket: Int32
+    /// Index into `PolicyHot.sharedLimits` (-1: local only).
+    var shared: Int32 = -1
 }
 
 struct CompiledConsumer {
@@ -196,6 +198,8 @@ struct PolicyHot {
     /// HMAC key_id → consumer; clock skew per hmac policy (seconds).
     var hmacSlots: UnsafeMutableBufferPointer<CredentialSlot>
     var hmacSkew: UnsafeMutableBufferPointer<Int64>
+    /// `shared:` limits (SharedLimitState.swift).
+    var sharedLimits: UnsafeMutableBufferPointer<CompiledSharedLimit>
 }
 
 /// Owner of a `PolicyHot` and the memory it points into.
@@ -208,6 +212,9 @@ final class PolicySet: @unchecked Sendable {
     static let replayEntries = 4096
 
     let hot: UnsafeMutablePointer<PolicyHot>
+    /// What the shared-limit sync thread needs (same order as `hot.sharedLimits`).
+    let sharedPlans: [SharedLimitPlan]
+    let workerCount: Int
     private var blocks: [UnsafeMutableRawPointer] = []
     private let arenaChunks: [UnsafeMutableRawPointer]
 
@@ -253,6 +260,20 @@ final class PolicySet: @unchecked Sendable {
                                             jwtCache: cache, digestContext: hasJWT ? JWTKeys.newDigestContext() : nil,
                                             jwtScratch: scratch, claimTable: claims, claimTableCount: claims != nil ? exchangeCapacity : 0, replay: replay))
         }
+        var shared: [CompiledSharedLimit] = []
+        for s in parts.sharedLimits {
+            let slots = allocateWords(max(workers, 1) * s.maxKeys * SharedSlot.words)
+            let control = allocateWords(SharedLimitWord.words)
+            let n = max(workers, 1)
+            atomicWord(control + SharedLimitWord.freshShare).store((s.limit + n - 1) / n, ordering: .relaxed)
+            atomicWord(control + SharedLimitWord.trickleShare).store(1, ordering: .relaxed)
+            blocks += [UnsafeMutableRawPointer(slots), UnsafeMutableRawPointer(control)]
+            shared.append(CompiledSharedLimit(limit: s.limit, periodMs: Int64(s.periodMs), intervalMs: Int64(s.plan.syncIntervalMs),
+                                              maxKeys: s.maxKeys, closedOnFailure: s.plan.redis.onFailure == .closed,
+                                              slots: slots, control: control))
+        }
+        sharedPlans = parts.sharedLimits.map(\.plan)
+        workerCount = max(workers, 1)
         let h = PolicyHot(
             chains: copy(parts.chains), steps: copy(parts.steps), cidrs: copy(parts.cidrs), ipPolicies: copy(parts.ipPolicies),
             cors: copy(parts.cors), corsStrings: copy(parts.corsStrings), apiKeys: copy(parts.apiKeys), acls: copy(parts.acls),
@@ -260,7 +281,7 @@ final class PolicySet: @unchecked Sendable {
             keySlots: copy(parts.keySlots), userSlots: copy(parts.userSlots), workers: copy(states), hashSeed: seed,
             jwts: copy(parts.jwts), jwtKeys: copy(parts.jwtKeys), jwtStrings: copy(parts.jwtStrings), jwtForwards: copy(parts.jwtForwards),
             identityHeaders: copy(parts.identityHeaders), nameSlots: copy(parts.nameSlots),
-            hmacSlots: copy(parts.hmacSlots), hmacSkew: copy(parts.hmacSkew))
+            hmacSlots: copy(parts.hmacSlots), hmacSkew: copy(parts.hmacSkew), sharedLimits: copy(shared))
         hot = .allocate(capacity: 1)
         hot.initialize(to: h)
         self.blocks = blocks
@@ -304,4 +325,13 @@ struct PolicyParts {
     var nameSlots: [CredentialSlot] = []
     var hmacSlots: [CredentialSlot] = []
     var hmacSkew: [Int64] = []
+    var sharedLimits: [SharedLimitSpec] = []
+}
+
+/// A `shared:` limit before its memory is allocated.
+struct SharedLimitSpec {
+    var limit: Int
+    var periodMs: Int
+    var maxKeys: Int
+    var plan: SharedLimitPlan
 }

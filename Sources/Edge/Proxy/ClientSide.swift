@@ -251,8 +251,9 @@ extension Reactor {
         }
         endExchangeView(c)
         resetExchange(xi)
-        if draining { closeSock(c); return }
-        scheduleTimer(c, .clientIdle, afterMs: Int64(listenerSettings(c).idleTimeoutMs))
+        // Upgrade drain: the client may already be sending its next request; answer it (Connection: close) within the grace.
+        if draining && !BinaryUpgrade.gentleDrain.load(ordering: .relaxed) { closeSock(c); return }
+        scheduleTimer(c, .clientIdle, afterMs: draining ? BinaryUpgrade.idleGraceMs : Int64(listenerSettings(c).idleTimeoutMs))
         if socks[i].inHead >= 0 { clientReadable(c) }
     }
 

@@ -402,7 +402,8 @@ final class Reactor {
         }
         guard res >= 0 else { return }
         let fd = res
-        if draining { close(fd); return }
+        // After an upgrade hand-over a connection accepted while the accept was being cancelled is served (Connection: close), not dropped.
+        if draining && !BinaryUpgrade.gentleDrain.load(ordering: .relaxed) { close(fd); return }
         let settings = acceptSettings(l)
         var peer = sockaddr_storage()
         var peerLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -698,7 +699,13 @@ final class Reactor {
             let s = socks[Int(slot)]
             if s.http2 && !s.closing { h2Drain(slot) }  // GOAWAY NO_ERROR; closes once its streams end
             else if s.kind == .client && !s.closing && s.exchange >= 0 && exchanges[Int(s.exchange)].phase == .readingHead && s.inHead < 0 && s.segCount == 0 {
-                closeSock(slot)
+                if BinaryUpgrade.gentleDrain.load(ordering: .relaxed) {
+                    // Upgrade: a request already on its way gets its answer (with Connection: close); silent ones close after the grace.
+                    cancelTimer(slot)
+                    scheduleTimer(slot, .clientIdle, afterMs: BinaryUpgrade.idleGraceMs)
+                } else {
+                    closeSock(slot)
+                }
             } else if s.kind == .upstream && s.pooled {
                 closeSock(slot)
             }

@@ -32,13 +32,20 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         let listenerSet = ListenerSet(workers: count)
         let reloader = Reloader(configPath: configPath, config: config, publisher: publisher,
                                 listenerSet: listenerSet, logger: logger)
+        // Started by an upgrading edge: take its listening sockets instead of binding.
+        switch UpgradeHandoff.receiveIfInherited() {
+        case .failure(let e): throw ListenSocket.OpenError(description: "binary upgrade: \(e)")
+        case .success(let n) where n > 0: logger.info("binary upgrade: took over listening sockets", metadata: ["sockets": "\(n)"])
+        default: break
+        }
+        _ = BinaryUpgrade.ownBinary
         // Binds every listener up front: a busy port fails startup with a clear message.
         try reloader.publish(config)
 
         // Signals are taken synchronously by this thread; workers inherit the mask.
         var mask = sigset_t()
         sigemptyset(&mask)
-        for s in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] { sigaddset(&mask, s) }
+        for s in [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2] { sigaddset(&mask, s) }
         pthread_sigmask(SIG_BLOCK, &mask, nil)
         signal(SIGPIPE, SIG_IGN)
 
@@ -76,6 +83,10 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         let health = HealthChecker(logger: logger)
         health.start()
         defer { health.stop() }
+        // Shared (Redis) rate limits: idle unless a snapshot has one.
+        let sharedLimits = SharedLimitSync(publisher: publisher, logger: logger)
+        sharedLimits.start()
+        defer { sharedLimits.stop() }
         var admin: AdminServer? = nil
         if let address = config.admin.address {
             admin = try AdminServer(address: address, provider: server, logger: logger)
@@ -103,6 +114,7 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         for l in config.listeners {
             logger.info("listening", metadata: ["listener": "\(l.name)", "address": "\(l.address.text)", "workers": "\(count)", "cpus": "\(pins)"])
         }
+        UpgradeHandoff.signalReady()  // no-op unless an upgrading edge started this one
 
         var ts = timespec(tv_sec: 0, tv_nsec: 100_000_000)
         var drainDeadline: Int64 = 0
@@ -123,6 +135,15 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
                 reloader.reload(trigger: "SIGHUP")
             } else if sig == SIGUSR1 {
                 telemetry.reopenLog()  // logrotate renamed the access log
+            } else if sig == SIGUSR2 && drainDeadline == 0 {
+                // Binary upgrade: drain only once the new process serves.
+                if BinaryUpgrade.run(reloader: reloader, adminSocket: admin?.listeningSocket, adminAddress: config.admin.address?.text,
+                                     pidFile: pidFile, logger: logger) {
+                    admin?.markHandedOver()
+                    BinaryUpgrade.gentleDrain.store(true, ordering: .relaxed)
+                    server.startDrain()
+                    drainDeadline = Reactor.monotonicMs() + Int64(reloader.config.runtime.drainTimeoutMs)
+                }
             }
             if server.drainFlag.load(ordering: .relaxed) && drainDeadline == 0 {
                 // POST /drain
@@ -149,7 +170,8 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         for t in threads { pthread_join(t, nil) }
         telemetry.stop()
         admin?.stop()
-        if let pidFile { unlink(pidFile) }
+        // After an upgrade the pid file names the new process: leave it.
+        if let pidFile, let text = try? ConfigLoader.readFile(pidFile), text.split(separator: "\n").first == "\(getpid())" { unlink(pidFile) }
         logger.info("stopped")
         return 0
     }
@@ -235,6 +257,7 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
             out += "# TYPE edge_heap_allocations_total counter\nedge_heap_allocations_total \(count)\n"
         }
         out += telemetry?.renderMetrics() ?? ""
+        out += SharedLimitLink.shared.renderMetrics(workers: workers.count)
         return out
     }
 

@@ -16,6 +16,9 @@ final class ListenerSet {
 
     init(workers: Int) { self.workers = workers }
 
+    /// Every open listening socket by key, for a binary upgrade hand-over.
+    var all: [(key: String, fds: [Int32])] { byAddress.map { ($0.key, $0.value) } }
+
     /// Sockets for `listeners` (per worker, in listener order). New addresses are
     /// bound now; a bind failure closes what this call opened and throws.
     func sockets(for listeners: [ListenerConfig]) throws -> [[Int32]] {
@@ -26,9 +29,11 @@ final class ListenerSet {
                 // TCP and UDP may share a port number; keep their sockets apart.
                 let key = (l.isDatagramProtocol ? "udp " : "") + l.address.text
                 if let fds = byAddress[key] ?? opened[key] { next[key] = fds; continue }
-                var fds: [Int32] = []
+                // Sockets handed over by an upgrading edge keep their accept queues; extra workers bind more into the same SO_REUSEPORT group.
+                var fds = UpgradeHandoff.take(key) ?? []
+                while fds.count > workers { close(fds.removeLast()) }
                 do {
-                    for _ in 0..<workers { fds.append(try ListenSocket.open(l.address, listener: l.name, datagram: l.isDatagramProtocol)) }
+                    while fds.count < workers { fds.append(try ListenSocket.open(l.address, listener: l.name, datagram: l.isDatagramProtocol)) }
                 } catch {
                     for fd in fds { close(fd) }
                     throw error

@@ -71,6 +71,13 @@ final class Reloader: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` with the listening sockets; no reload runs meanwhile (binary upgrade).
+    func withListenerSockets<T>(_ body: ([(key: String, fds: [Int32])]) -> T) -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body(listenerSet.all)
+    }
+
     /// Publishes `config` (first start or reload). Throws on listener bind errors.
     func publish(_ config: EdgeConfig) throws {
         let fds = try listenerSet.sockets(for: config.listeners)
