@@ -85,7 +85,7 @@ final class ConfigLoaderDTLSTests: XCTestCase {
             ("    protocol: dtls\n    cluster: dns\n\(certs)\n    udp: { session_timeout: 1s, max_sessions: 0 }",
              "DIR/edge.yaml:8: listeners[0].udp.max_sessions: must be between 1 and 1000000, got 0"),
             ("    protocol: dtls\n    cluster: dns\n\(certs)\n    tcp: { idle_timeout: 1s }",
-             "DIR/edge.yaml:8: listeners[0].tcp: 'tcp' settings apply to protocol tcp listeners only"),
+             "DIR/edge.yaml:8: listeners[0].tcp: 'tcp' settings apply to protocol tcp and tls listeners only"),
             ("    protocol: dtls\n    cluster: dns\n\(certs)\n    proxy_protocol: accept",
              "DIR/edge.yaml:8: listeners[0].proxy_protocol: proxy_protocol is for tcp and http listeners"),
             ("    protocol: dtls\n    cluster: dns\n\(certs)\n    max_connections_per_ip: 5",
