@@ -49,6 +49,11 @@ deps:
 	command -v testssl >/dev/null 2>&1 || missing="$$missing testssl.sh"; \
 	command -v htpasswd >/dev/null 2>&1 || missing="$$missing apache2-utils"; \
 	dpkg -s libcrypt-dev >/dev/null 2>&1 || [ -f /usr/include/crypt.h ] || missing="$$missing libcrypt-dev"; \
+	dpkg -s libngtcp2-dev >/dev/null 2>&1 || [ -f /usr/include/ngtcp2/ngtcp2.h ] || missing="$$missing libngtcp2-dev"; \
+	dpkg -s libngtcp2-crypto-gnutls-dev >/dev/null 2>&1 || [ -f /usr/include/ngtcp2/ngtcp2_crypto_gnutls.h ] || missing="$$missing libngtcp2-crypto-gnutls-dev"; \
+	dpkg -s libnghttp3-dev >/dev/null 2>&1 || [ -f /usr/include/nghttp3/nghttp3.h ] || missing="$$missing libnghttp3-dev"; \
+	dpkg -s libgnutls28-dev >/dev/null 2>&1 || [ -f /usr/include/gnutls/gnutls.h ] || missing="$$missing libgnutls28-dev"; \
+	dpkg -s ngtcp2-client >/dev/null 2>&1 || missing="$$missing ngtcp2-client"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing:$$missing"; \
 	  $(SUDO) apt-get update && \
@@ -60,6 +65,7 @@ deps:
 	@python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install --quiet prometheus_client
 	@python3 -c 'import jwt, cryptography' 2>/dev/null || python3 -m pip install --quiet PyJWT cryptography
 	@python3 -c 'import h2' 2>/dev/null || python3 -m pip install --quiet h2
+	@python3 -c 'import aioquic' 2>/dev/null || python3 -m pip install --quiet aioquic
 
 build:
 	$(SWIFT) build -c release --product edge

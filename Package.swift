@@ -31,6 +31,12 @@ let package = Package(
         .systemLibrary(name: "CCrypt", providers: [.apt(["libcrypt-dev"])]),
         // Module map over Debian's libnghttp2-dev 1.52: the HTTP/2 session (Edge/HTTP2/ only).
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        // Module map + macro wrappers over Debian's libngtcp2-dev 0.12.1 with its GnuTLS
+        // crypto helper (libngtcp2-crypto-gnutls-dev, GnuTLS 3.7.9): QUIC (Edge/HTTP3/ only).
+        .systemLibrary(name: "CNGTCP2", pkgConfig: "libngtcp2_crypto_gnutls",
+                       providers: [.apt(["libngtcp2-dev", "libngtcp2-crypto-gnutls-dev", "libgnutls28-dev"])]),
+        // Module map over Debian's libnghttp3-dev 0.8.0: HTTP/3 framing and QPACK (Edge/HTTP3/ only).
+        .systemLibrary(name: "CNGHTTP3", pkgConfig: "libnghttp3", providers: [.apt(["libnghttp3-dev"])]),
         // I/O-free codecs. Never depends on CIOUring.
         .target(
             name: "Protocols",
@@ -46,6 +52,8 @@ let package = Package(
                 "COpenSSL",
                 "CCrypt",
                 "CNGHTTP2",
+                "CNGTCP2",
+                "CNGHTTP3",
                 "Protocols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -62,7 +70,7 @@ let package = Package(
         .target(name: "EdgeTestSupport", dependencies: ["Edge", "Protocols", "CNGHTTP2"]),
         .testTarget(name: "ProtocolsTests", dependencies: ["Protocols"]),
         .testTarget(name: "EdgeTests", dependencies: ["Edge"]),
-        .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["upstream.py", "l4tools.py", "recorder.py", "faults.py", "sni.py", "jwttool.py", "h2probe.py"]),
+        .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["upstream.py", "l4tools.py", "recorder.py", "faults.py", "sni.py", "jwttool.py", "h2probe.py", "h3client.py"]),
     ],
     swiftLanguageModes: [.v6]
 )

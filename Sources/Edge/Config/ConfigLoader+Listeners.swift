@@ -4,7 +4,7 @@ import Protocols
 extension ConfigLoader {
     static let listenerFields = ["name", "address", "protocol", "routes", "cluster", "http",
                                  "proxy_protocol", "proxy_protocol_timeout", "tcp", "udp",
-                                 "max_connections", "max_connections_per_ip", "tls", "policies", "http2"]
+                                 "max_connections", "max_connections_per_ip", "tls", "policies", "http2", "http3"]
     static let tcpFields = ["idle_timeout", "relay", "splice_after", "sni_timeout"]
     static let udpFields = ["session_timeout", "max_sessions"]
     static let httpFields = ["max_request_line", "max_header_bytes", "max_headers", "max_body",
@@ -58,6 +58,11 @@ extension ConfigLoader {
         if let n = m.optional("http2") {
             guard proto == .http || proto == .https else { throw n.error("'http2' settings apply to protocol http and https listeners only") }
             http2 = try parseHTTP2Settings(n, maxHeaderBytes: http.limits.maxHeaderBytes)
+        }
+        var http3 = HTTP3Settings()
+        if let n = m.optional("http3") {
+            guard proto == .https else { throw n.error("'http3' applies to protocol https listeners only (QUIC needs the listener's certificates)") }
+            http3 = try parseHTTP3Settings(n, maxHeaderBytes: http.limits.maxHeaderBytes)
         }
         var acceptsProxy = false
         if let n = m.optional("proxy_protocol") {
@@ -151,6 +156,12 @@ extension ConfigLoader {
         var l = ListenerConfig(name: name, address: address, proto: proto, routes: routes, http: http, location: node.location)
         l.tls = tls
         l.http2 = http2
+        l.http3 = http3
+        if http3.enabled, let t = tls {
+            // GnuTLS reads the same PEM files the TLS listener uses; a bad file fails here.
+            do { l.quicContext = try QUICServerContext(certificates: t.certificates) }
+            catch { throw (m.optional("http3") ?? node).error(error.description) }
+        }
         l.acceptsProxyProtocol = acceptsProxy
         l.proxyProtocolTimeoutMs = proxyTimeout
         l.maxConnections = maxConnections

@@ -204,6 +204,7 @@ extension Reactor {
             if chunked && !exchanges[xi].response.dechunk { w.append("Transfer-Encoding: chunked\r\n") }
             if let length { w.append("Content-Length: "); w.appendDecimal(length); w.append("\r\n") }
             w.append("Via: 1.1 edge\r\n")
+            appendAltSvc(&w, xi)
             appendAttempts(&w, xi)
             if !exchanges[xi].keepAlive { w.append("Connection: close\r\n") }
             else if exchanges[xi].versionMinor == 0 { w.append("Connection: keep-alive\r\n") }

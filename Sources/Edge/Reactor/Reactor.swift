@@ -83,6 +83,8 @@ final class Reactor {
     var exchangeLog: ExchangeLog
     /// HTTP/2 tables, made on this worker's first HTTP/2 connection (HTTP2/H2Request.swift).
     var http2Storage: HTTP2Tables? = nil
+    /// QUIC/HTTP/3 tables, made when this worker adopts its first http3 socket (HTTP3/QUICTables.swift).
+    var quicStorage: QUICTables? = nil
 
     init(index: Int, publisher: SnapshotPublisher, runtime: RuntimeConfig, maxHeaderBytes: Int, stats: WorkerStats,
          admission: Admission) throws {
@@ -354,6 +356,7 @@ final class Reactor {
         let op = UserData.op(ud)
         let slot = UserData.slot(ud)
         if op == Op.accept.rawValue { onAccept(Int(slot), res, flags); return }
+        if op == Op.quicRead.rawValue { onQUICReadable(Int(slot), res, more: flags & EDGE_CQE_F_MORE != 0); return }
         if op == Op.udpRead.rawValue { onUDPListenerReadable(Int(slot), res, more: flags & EDGE_CQE_F_MORE != 0); return }
         let hasBuffer = flags & EDGE_CQE_F_BUFFER != 0
         let more = flags & EDGE_CQE_F_MORE != 0

@@ -55,6 +55,7 @@ struct WorkerStats: @unchecked Sendable {
     var telemetry = WorkerTelemetry()
     /// HTTP/2 counters (HTTP2/HTTP2Stats.swift).
     let http2 = HTTP2Stats()
+    let http3 = HTTP3Stats()
 
     @inline(__always) func bump(_ a: UnsafeAtomic<Int>, _ by: Int = 1) {
         a.wrappingIncrement(by: by, ordering: .relaxed)
