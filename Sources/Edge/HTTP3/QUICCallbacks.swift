@@ -57,7 +57,9 @@ enum QUICCallbacks {
             guard let (r, c) = QUICCallbacks.context(ud), let h3 = r.quic.conns[Int(c)].h3 else { return 0 }
             return nghttp3_conn_add_ack_offset(h3, sid, len) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE
         }
-        cb.stream_close = { _, flags, sid, code, ud, _ in
+        cb.stream_close = { conn, flags, sid, code, ud, _ in
+            // A finished request stream makes room for the next one (MAX_STREAMS).
+            if sid & 0x3 == 0, let conn { ngtcp2_conn_extend_max_streams_bidi(conn, 1) }
             guard let (r, c) = QUICCallbacks.context(ud), let h3 = r.quic.conns[Int(c)].h3 else { return 0 }
             let app = flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET != 0 ? code : UInt64(NGHTTP3_H3_NO_ERROR)
             let rv = nghttp3_conn_close_stream(h3, sid, app)
