@@ -67,7 +67,7 @@ let package = Package(
         // Fuzz and microbenchmark shims (FuzzEntry, MicroBench*): the public
         // surface Fuzz/ and Benchmarks/Micro drive Edge through. Reaches Edge's
         // internals through `package` access (same package), never `public`.
-        .target(name: "EdgeTestSupport", dependencies: ["Edge", "Protocols", "CNGHTTP2"]),
+        .target(name: "EdgeTestSupport", dependencies: ["Edge", "Protocols", "CNGHTTP2", "CNGTCP2"]),
         .testTarget(name: "ProtocolsTests", dependencies: ["Protocols"]),
         .testTarget(name: "EdgeTests", dependencies: ["Edge"]),
         .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["upstream.py", "l4tools.py", "recorder.py", "faults.py", "sni.py", "jwttool.py", "h2probe.py", "h3client.py"]),

@@ -31,6 +31,7 @@ let package = Package(
         .executableTarget(name: "FuzzJWT", dependencies: [.product(name: "EdgeTestSupport", package: "Edge")]),
         .executableTarget(name: "FuzzHMAC", dependencies: [.product(name: "EdgeTestSupport", package: "Edge")]),
         .executableTarget(name: "FuzzHTTP2", dependencies: [.product(name: "EdgeTestSupport", package: "Edge")]),
+        .executableTarget(name: "FuzzQUIC", dependencies: [.product(name: "EdgeTestSupport", package: "Edge")]),
     ],
     swiftLanguageModes: [.v6]
 )

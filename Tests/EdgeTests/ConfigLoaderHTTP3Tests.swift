@@ -39,7 +39,7 @@ final class ConfigLoaderHTTP3Tests: XCTestCase {
         XCTAssertTrue(on.listeners[0].http3.enabled)
         XCTAssertNotNil(on.listeners[0].quicContext, "GnuTLS credentials built from the TLS listener's files")
         XCTAssertEqual(on.listeners[0].http3.retry, .auto)
-        XCTAssertEqual(on.listeners[0].http3.maxFieldSection, 16_384, "defaults to http.max_header_bytes")
+        XCTAssertEqual(on.listeners[0].http3.maxFieldSection, 32_768, "defaults to http.max_header_bytes")
         let off = try ConfigLoader.parse(yaml: listener("off"), file: "edge.yaml")
         XCTAssertFalse(off.listeners[0].http3.enabled)
         XCTAssertNil(off.listeners[0].quicContext)

@@ -88,8 +88,11 @@ final class HTTP3Tests: XCTestCase {
         return (0..<2).map { m["\(family){worker=\"\($0)\"}"] ?? 0 }
     }
 
-    private static func sha256(_ s: String) throws -> String {
-        let r = try runShell("printf '%s' '\(s)' | sha256sum", timeout: 10)
+    private func sha256(_ s: String) throws -> String {
+        guard let h = harness else { throw HarnessError("no harness") }
+        let path = h.dir.appendingPathComponent("expected-\(s.utf8.count)").path
+        try s.write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try runCommand(try Paths.require("sha256sum"), [path], timeout: 10)
         return String(r.stdoutText.prefix(64))
     }
 
@@ -98,12 +101,12 @@ final class HTTP3Tests: XCTestCase {
         let get = try h3(["--path", "/"])
         XCTAssertEqual(get["errors"] as? [String], [], "\(get)")
         XCTAssertEqual(get["statuses"] as? [Int], [200])
-        XCTAssertEqual(get["sha256"] as? [String], [try HTTP3Tests.sha256("hello over h3\n")])
+        XCTAssertEqual(get["sha256"] as? [String], [try sha256("hello over h3\n")])
         // 200 KB response over a 16 KiB stream window: streamed under flow control.
         let big = try h3(["--path", "/big"])
         XCTAssertEqual(big["errors"] as? [String], [], "\(big)")
         XCTAssertEqual(big["lengths"] as? [Int], [HTTP3Tests.bigBody.utf8.count])
-        XCTAssertEqual(big["sha256"] as? [String], [try HTTP3Tests.sha256(HTTP3Tests.bigBody)], "body changed on the way")
+        XCTAssertEqual(big["sha256"] as? [String], [try sha256(HTTP3Tests.bigBody)], "body changed on the way")
         // 1 MiB request body: credited back window by window, then answered.
         let post = try h3(["--path", "/", "--method", "POST", "--body-size", "1048576"])
         XCTAssertEqual(post["errors"] as? [String], [], "\(post)")
@@ -166,6 +169,30 @@ final class HTTP3Tests: XCTestCase {
         let out = r.stdoutText + r.stderr
         XCTAssertTrue(out.contains("[:status: 200]"), out.suffix(2000).description)
         XCTAssertTrue(out.contains("68 65 6c 6c 6f 20 6f 76  65 72 20 68 33"), "body 'hello over h3' in the hex dump: \(out.suffix(2000))")
+    }
+
+    /// Steering proof independent of 4-tuple hashing: datagrams from 40
+    /// different source ports whose connection id names worker 1 all reach
+    /// worker 1 (which answers each unknown id of its own with a stateless
+    /// reset); none reach worker 0 (which would count them misrouted).
+    func testBPFSteersByConnectionIdByte() throws {
+        let h = try start()
+        let script = """
+        import os, socket
+        for worker in (1, 0):
+            for i in range(20):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.sendto(bytes([0x40, worker]) + os.urandom(17) + os.urandom(60), ("127.0.0.1", \(port)))
+                s.close()
+        """
+        let path = h.dir.appendingPathComponent("steer.py").path
+        try script.write(toFile: path, atomically: true, encoding: .utf8)
+        let g = try runCommand(try Paths.require("python3"), [path], timeout: 60)
+        XCTAssertEqual(g.status, 0, g.stderr)
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertEqual(try perWorker(h, "edge_quic_stateless_resets_total"), [20, 20], "each id reached the worker named in its first byte")
+        XCTAssertEqual(try total(h, "edge_quic_misrouted_total"), 0)
+        XCTAssertEqual(try total(h, "edge_quic_connections_total"), 0)
     }
 
     func testGarbageDatagramsCreateNoConnections() throws {

@@ -240,28 +240,35 @@ extension Reactor {
 
     // MARK: Output
 
-    /// Writes packets until ngtcp2 and nghttp3 have nothing more (or the
-    /// congestion window is full), each datagram sent at once, then re-arms
-    /// the connection's timer.
+    /// Writes packets until ngtcp2 and nghttp3 have nothing more, the send
+    /// quantum is used up or the congestion window is full. Packets of one
+    /// size go out together as one GSO datagram train (UDP_SEGMENT): one
+    /// syscall for up to 45 packets. Then re-arms the connection's timer.
     func quicWrite(_ c: Int32) {
         let t = quic
         let i = Int(c)
         guard let conn = t.conns[i].conn, !t.conns[i].busy else { return }
         let ts = Reactor.quicNowNs()
-        let limit = ngtcp2_conn_get_max_tx_udp_payload_size(conn)
-        let maxPackets = 64
-        var sent = 0
+        let limit = max(ngtcp2_conn_get_max_tx_udp_payload_size(conn), 1200)
+        let maxPackets = max(1, min(QUICTables.gsoBytes / limit, ngtcp2_conn_get_send_quantum(conn) / limit))
+        var batch = QUICBatch()
+        var packets = 0
         var vec = (nghttp3_vec(), nghttp3_vec(), nghttp3_vec(), nghttp3_vec(), nghttp3_vec(), nghttp3_vec(), nghttp3_vec(), nghttp3_vec())
-        while sent < maxPackets {
+        while packets < maxPackets {
             var sid: Int64 = -1
             var fin: Int32 = 0
             var count: Int = 0
             let h3 = t.conns[i].h3
+            let dest = t.tx.assumingMemoryBound(to: UInt8.self) + batch.used
+            // > 0: a packet of that many bytes at `dest`; 0: nothing more; -1: fatal; -2: try again.
             let rv: Int = withUnsafeMutableBytes(of: &vec) { vb -> Int in
                 let v = vb.baseAddress!.assumingMemoryBound(to: nghttp3_vec.self)
                 if let h3 {
                     let k = nghttp3_conn_writev_stream(h3, &sid, &fin, v, 8)
-                    if k < 0 { return Int(k) }
+                    if k < 0 {
+                        ngtcp2_connection_close_error_set_application_error(&t.conns[i].ccerr, nghttp3_err_infer_quic_app_error_code(Int32(k)), nil, 0)
+                        return -1
+                    }
                     count = Int(k)
                 }
                 var flags: UInt32 = NGTCP2_WRITE_STREAM_FLAG_MORE
@@ -275,8 +282,8 @@ extension Reactor {
                                 var path = ngtcp2_path(local: ngtcp2_addr(addr: l, addrlen: t.conns[i].localLength),
                                                        remote: ngtcp2_addr(addr: r, addrlen: t.conns[i].remoteLength), user_data: nil)
                                 return v.withMemoryRebound(to: ngtcp2_vec.self, capacity: 8) { nv in
-                                    edge_ngtcp2_conn_writev_stream(conn, &path, &pi, t.tx.assumingMemoryBound(to: UInt8.self), limit,
-                                                                   &written, flags, sid, count > 0 ? nv : nil, count, ts)
+                                    edge_ngtcp2_conn_writev_stream(conn, &path, &pi, dest, limit, &written, flags, sid,
+                                                                   count > 0 ? nv : nil, count, ts)
                                 }
                             }
                         }
@@ -286,33 +293,107 @@ extension Reactor {
                     switch Int32(n) {
                     case NGTCP2_ERR_STREAM_DATA_BLOCKED:
                         if let h3 { nghttp3_conn_block_stream(h3, sid) }
-                        return 1
+                        return -2
                     case NGTCP2_ERR_STREAM_SHUT_WR:
                         if let h3 { nghttp3_conn_shutdown_stream_write(h3, sid) }
-                        return 1
+                        return -2
                     case NGTCP2_ERR_WRITE_MORE:
                         if let h3, written >= 0, nghttp3_conn_add_write_offset(h3, sid, Int(written)) != 0 { return -1 }
-                        return 1
+                        return -2
                     default:
                         ngtcp2_connection_close_error_set_transport_error_liberr(&t.conns[i].ccerr, Int32(n), nil, 0)
                         return -1
                     }
                 }
                 if let h3, written >= 0, sid >= 0, nghttp3_conn_add_write_offset(h3, sid, Int(written)) != 0 { return -1 }
-                if n == 0 { return 0 }
-                quicSend(t.conns[i].fd, t.tx, Int(n), &t.conns[i].remote, t.conns[i].remoteLength)
-                sent += 1
-                return 1
+                return Int(n)
             }
-            if rv < 0 { quicCloseWithError(c); return }
+            if rv == -1 { quicFlush(&batch, c); quicCloseWithError(c); return }
+            if rv == -2 { continue }
             if rv == 0 { break }
+            packets += 1
+            if batch.count == 0 || rv == batch.segment {
+                if batch.count == 0 { batch.segment = rv }
+                batch.used += rv
+                batch.count += 1
+            } else if rv < batch.segment {
+                // A shorter packet may close a train, never sit inside one.
+                batch.used += rv
+                batch.count += 1
+                quicFlush(&batch, c)
+            } else {
+                // Larger than the train's segments: send the train, start a new one with it.
+                let start = batch.used
+                quicFlush(&batch, c)
+                t.tx.copyMemory(from: t.tx + start, byteCount: rv)
+                batch = QUICBatch(used: rv, segment: rv, count: 1)
+            }
+            if batch.used + limit > QUICTables.gsoBytes { quicFlush(&batch, c) }
         }
+        quicFlush(&batch, c)
+        ngtcp2_conn_update_pkt_tx_time(conn, ts)
         quicArmTimer(c)
+    }
+
+    /// Sends the packets gathered in `tx` (one datagram each) and empties the batch.
+    private func quicFlush(_ batch: inout QUICBatch, _ c: Int32) {
+        defer { batch = QUICBatch() }
+        guard batch.count > 0 else { return }
+        let t = quic
+        let i = Int(c)
+        if batch.count == 1 || !t.gso {
+            var off = 0
+            while off < batch.used {
+                let n = min(batch.segment, batch.used - off)
+                quicSend(t.conns[i].fd, t.tx + off, n, &t.conns[i].remote, t.conns[i].remoteLength)
+                off += n
+            }
+            return
+        }
+        if quicSendSegments(t.conns[i].fd, t.tx, batch.used, UInt16(batch.segment), &t.conns[i].remote, t.conns[i].remoteLength, datagrams: batch.count) { return }
+        // The device refused GSO: plain datagrams from now on.
+        t.gso = false
+        var off = 0
+        while off < batch.used {
+            let n = min(batch.segment, batch.used - off)
+            quicSend(t.conns[i].fd, t.tx + off, n, &t.conns[i].remote, t.conns[i].remoteLength)
+            off += n
+        }
     }
 
     @inline(__always) func quicSend(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int, _ to: UnsafeMutablePointer<sockaddr_storage>, _ length: socklen_t) {
         let rc = to.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, p, n, Int32(MSG_DONTWAIT), $0, length) }
         if rc >= 0 { stats.http3.datagramsOut.wrappingIncrement(ordering: .relaxed) }
+    }
+
+    /// One sendmsg carrying `count` datagrams of `segment` bytes (the last may be shorter).
+    private func quicSendSegments(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int, _ segment: UInt16,
+                                  _ to: UnsafeMutablePointer<sockaddr_storage>, _ length: socklen_t, datagrams: Int) -> Bool {
+        let t = quic
+        var iov = iovec(iov_base: p, iov_len: n)
+        // struct cmsghdr (len, level, type) then the u16 segment size: CMSG_SPACE(2) = 24.
+        let control = t.control
+        control.initializeMemory(as: UInt8.self, repeating: 0, count: 24)
+        control.storeBytes(of: 18, toByteOffset: 0, as: Int.self)
+        control.storeBytes(of: Int32(IPPROTO_UDP), toByteOffset: 8, as: Int32.self)
+        control.storeBytes(of: Int32(103), toByteOffset: 12, as: Int32.self)  // UDP_SEGMENT
+        control.storeBytes(of: segment, toByteOffset: 16, as: UInt16.self)
+        var msg = msghdr()
+        msg.msg_name = UnsafeMutableRawPointer(to)
+        msg.msg_namelen = length
+        let rc = withUnsafeMutablePointer(to: &iov) { iv -> Int in
+            msg.msg_iov = iv
+            msg.msg_iovlen = 1
+            msg.msg_control = control
+            msg.msg_controllen = 24
+            return sendmsg(fd, &msg, Int32(MSG_DONTWAIT))
+        }
+        if rc >= 0 {
+            stats.http3.datagramsOut.wrappingIncrement(by: datagrams, ordering: .relaxed)
+            return true
+        }
+        // EAGAIN: dropped like a lost packet (QUIC retransmits); EIO/EINVAL: no GSO here.
+        return errno != EIO && errno != EINVAL
     }
 
     // MARK: Timers

@@ -70,6 +70,14 @@ struct H3Stream {
     var headMethod = false
 }
 
+/// Packets gathered in `QUICTables.tx` for one GSO send: `count` of
+/// `segment` bytes each (the last may be shorter), `used` bytes in all.
+struct QUICBatch {
+    var used = 0
+    var segment = 0
+    var count = 0
+}
+
 /// Per-worker QUIC tables, created when the worker adopts its first http3 socket.
 final class QUICTables {
     /// Server-chosen connection ids: byte 0 = worker index, then random bytes.
@@ -99,6 +107,11 @@ final class QUICTables {
     static let rxBytes = 65_536
     let tx: UnsafeMutableRawPointer
     static let txBytes = 65_536
+    /// A GSO train stays under the 64 KiB UDP datagram limit.
+    static let gsoBytes = 60_000
+    /// cmsg for UDP_SEGMENT; `gso` turns off when the kernel refuses it.
+    let control: UnsafeMutableRawPointer
+    var gso = true
     /// Response-head scratch: nghttp3 copies names and values on submit.
     static let maxFields = 128
     let nv: UnsafeMutablePointer<nghttp3_nv>
@@ -134,6 +147,7 @@ final class QUICTables {
         nghttp3Mem.initialize(to: QUICMemory.nghttp3(account))
         rx = .allocate(byteCount: QUICTables.rxBytes, alignment: 16)
         tx = .allocate(byteCount: QUICTables.txBytes, alignment: 16)
+        control = .allocate(byteCount: 64, alignment: 8)
         nv = .allocate(capacity: QUICTables.maxFields)
         scratch = .allocate(capacity: QUICTables.scratchBytes)
         fds = .allocate(capacity: QUICTables.maxSockets)
