@@ -16,7 +16,15 @@ extension ListenerSet {
                 if let fds = quicByAddress[key] ?? opened[key] { next[key] = fds; continue }
                 var fds: [Int32] = []
                 do {
-                    for _ in 0..<workers { fds.append(try ListenSocket.open(l.address, listener: l.name, datagram: true)) }
+                    for _ in 0..<workers {
+                        let fd = try ListenSocket.open(l.address, listener: l.name, datagram: true)
+                        fds.append(fd)
+                        // Bursts of Initials and GSO trains: room for a few thousand datagrams
+                        // (the kernel caps this at net.core.rmem_max / wmem_max).
+                        var bytes: Int32 = 4 << 20
+                        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, socklen_t(MemoryLayout<Int32>.size))
+                        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, socklen_t(MemoryLayout<Int32>.size))
+                    }
                     QUICSteering.attach(fds[0], workers: workers)
                 } catch {
                     for fd in fds { close(fd) }
