@@ -206,6 +206,9 @@ final class HTTP3Tests: XCTestCase {
             if i % 3 == 0 and n >= 25:
                 d[0] = 0xc0; d[1:5] = b'\\x00\\x00\\x00\\x01'; d[5] = 8   # long header v1, random payload
             s.sendto(bytes(d), ("127.0.0.1", \(port)))
+        # Empty datagrams (libngtcp2 asserts on zero length: Edge must never pass one on).
+        for i in range(50):
+            s.sendto(b'', ("127.0.0.1", \(port)))
         # Truncated Initials (under 1,200 bytes) with a proper header.
         for i in range(300):
             s.sendto(b'\\xc0\\x00\\x00\\x00\\x01\\x08' + os.urandom(8) + b'\\x00' + os.urandom(i % 900), ("127.0.0.1", \(port)))

@@ -70,6 +70,9 @@ extension Reactor {
             }
             if n < 0 { break }
             stats.http3.datagramsIn.wrappingIncrement(ordering: .relaxed)
+            // libngtcp2 asserts datalen > 0 (an abort for the whole process): an
+            // empty datagram never reaches it. Found by Fuzz/FuzzQUIC.
+            if n == 0 { stats.http3.rejected.wrappingIncrement(ordering: .relaxed); continue }
             quicDatagram(fd, li, t.rx.assumingMemoryBound(to: UInt8.self), n, &from, len, limits, context)
         }
     }
