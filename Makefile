@@ -53,6 +53,11 @@ deps:
 	dpkg -s libbrotli-dev >/dev/null 2>&1 || [ -f /usr/include/brotli/encode.h ] || missing="$$missing libbrotli-dev"; \
 	dpkg -s libzstd-dev >/dev/null 2>&1 || [ -f /usr/include/zstd.h ] || missing="$$missing libzstd-dev"; \
 	dpkg -s libhiredis-dev >/dev/null 2>&1 || [ -f /usr/include/hiredis/hiredis.h ] || missing="$$missing libhiredis-dev"; \
+	dpkg -s libngtcp2-dev >/dev/null 2>&1 || [ -f /usr/include/ngtcp2/ngtcp2.h ] || missing="$$missing libngtcp2-dev"; \
+	dpkg -s libngtcp2-crypto-gnutls-dev >/dev/null 2>&1 || [ -f /usr/include/ngtcp2/ngtcp2_crypto_gnutls.h ] || missing="$$missing libngtcp2-crypto-gnutls-dev"; \
+	dpkg -s libnghttp3-dev >/dev/null 2>&1 || [ -f /usr/include/nghttp3/nghttp3.h ] || missing="$$missing libnghttp3-dev"; \
+	dpkg -s libgnutls28-dev >/dev/null 2>&1 || [ -f /usr/include/gnutls/gnutls.h ] || missing="$$missing libgnutls28-dev"; \
+	dpkg -s ngtcp2-client >/dev/null 2>&1 || missing="$$missing ngtcp2-client"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing:$$missing"; \
 	  $(SUDO) apt-get update && \
@@ -66,6 +71,7 @@ deps:
 	@python3 -c 'import h2' 2>/dev/null || python3 -m pip install --quiet h2
 	@python3 -c 'import grpc, grpc_tools' 2>/dev/null || python3 -m pip install --quiet grpcio grpcio-tools
 	@python3 -c 'import brotli, zstandard' 2>/dev/null || python3 -m pip install --quiet brotli zstandard
+	@python3 -c 'import aioquic' 2>/dev/null || python3 -m pip install --quiet aioquic
 
 build:
 	$(SWIFT) build -c release --product edge

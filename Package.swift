@@ -38,6 +38,12 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // Module map over Debian's libhiredis-dev 0.14 (RESP2, blocking API): shared rate limits' sync thread only.
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        // Module map + macro wrappers over Debian's libngtcp2-dev 0.12.1 with its GnuTLS
+        // crypto helper (libngtcp2-crypto-gnutls-dev, GnuTLS 3.7.9): QUIC (Edge/HTTP3/ only).
+        .systemLibrary(name: "CNGTCP2", pkgConfig: "libngtcp2_crypto_gnutls",
+                       providers: [.apt(["libngtcp2-dev", "libngtcp2-crypto-gnutls-dev", "libgnutls28-dev"])]),
+        // Module map over Debian's libnghttp3-dev 0.8.0: HTTP/3 framing and QPACK (Edge/HTTP3/ only).
+        .systemLibrary(name: "CNGHTTP3", pkgConfig: "libnghttp3", providers: [.apt(["libnghttp3-dev"])]),
         // I/O-free codecs. Never depends on CIOUring.
         .target(
             name: "Protocols",
@@ -57,6 +63,8 @@ let package = Package(
                 "CBrotli",
                 "CZstd",
                 "CHiredis",
+                "CNGTCP2",
+                "CNGHTTP3",
                 "Protocols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -70,10 +78,10 @@ let package = Package(
         // Fuzz and microbenchmark shims (FuzzEntry, MicroBench*): the public
         // surface Fuzz/ and Benchmarks/Micro drive Edge through. Reaches Edge's
         // internals through `package` access (same package), never `public`.
-        .target(name: "EdgeTestSupport", dependencies: ["Edge", "Protocols", "CNGHTTP2"]),
+        .target(name: "EdgeTestSupport", dependencies: ["Edge", "Protocols", "CNGHTTP2", "CNGTCP2"]),
         .testTarget(name: "ProtocolsTests", dependencies: ["Protocols"]),
         .testTarget(name: "EdgeTests", dependencies: ["Edge"]),
-        .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["upstream.py", "l4tools.py", "recorder.py", "faults.py", "sni.py", "jwttool.py", "h2probe.py", "compress_origin.py", "rateload.py", "newconns.py"]),
+        .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["upstream.py", "l4tools.py", "recorder.py", "faults.py", "sni.py", "jwttool.py", "h2probe.py", "compress_origin.py", "rateload.py", "newconns.py", "h3client.py"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -32,6 +32,7 @@ let package = Package(
         .executableTarget(name: "FuzzHMAC", dependencies: [.product(name: "EdgeTestSupport", package: "Edge")]),
         .executableTarget(name: "FuzzHTTP2", dependencies: [.product(name: "EdgeTestSupport", package: "Edge")]),
         .executableTarget(name: "FuzzDTLS", dependencies: [.product(name: "EdgeTestSupport", package: "Edge")]),
+        .executableTarget(name: "FuzzQUIC", dependencies: [.product(name: "EdgeTestSupport", package: "Edge")]),
     ],
     swiftLanguageModes: [.v6]
 )

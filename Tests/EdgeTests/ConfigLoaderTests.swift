@@ -360,7 +360,7 @@ final class ConfigLoaderTests: XCTestCase {
         ("routes wrong type", base.replacingOccurrences(of: "    routes:\n      - cluster: api\n", with: "    routes: api\n"),
          "edge.yaml:4: listeners[0].routes: expected a list, got a scalar ('api')"),
         ("listener not a mapping", "listeners: [ web ]",
-         "edge.yaml:1: listeners[0]: expected a mapping with fields: name, address, protocol, routes, cluster, http, proxy_protocol, proxy_protocol_timeout, tcp, udp, max_connections, max_connections_per_ip, tls, policies, http2"),
+         "edge.yaml:1: listeners[0]: expected a mapping with fields: name, address, protocol, routes, cluster, http, proxy_protocol, proxy_protocol_timeout, tcp, udp, max_connections, max_connections_per_ip, tls, policies, http2, http3"),
         ("missing name", base.replacingOccurrences(of: "  - name: web\n    address", with: "  - address"),
          "edge.yaml:2: listeners[0]: missing required field 'name'"),
         ("bad name", base.replacingOccurrences(of: "- name: web", with: "- name: \"my web\""),

@@ -4,7 +4,7 @@ import Protocols
 extension ConfigLoader {
     static let listenerFields = ["name", "address", "protocol", "routes", "cluster", "http",
                                  "proxy_protocol", "proxy_protocol_timeout", "tcp", "udp",
-                                 "max_connections", "max_connections_per_ip", "tls", "policies", "http2"]
+                                 "max_connections", "max_connections_per_ip", "tls", "policies", "http2", "http3"]
     static let tcpFields = ["idle_timeout", "relay", "splice_after", "sni_timeout"]
     /// TLS relays always copy through user space and never peek at SNI.
     static let tlsRelayFields = ["idle_timeout"]
@@ -60,6 +60,11 @@ extension ConfigLoader {
         if let n = m.optional("http2") {
             guard proto == .http || proto == .https else { throw n.error("'http2' settings apply to protocol http and https listeners only") }
             http2 = try parseHTTP2Settings(n, maxHeaderBytes: http.limits.maxHeaderBytes)
+        }
+        var http3 = HTTP3Settings()
+        if let n = m.optional("http3") {
+            guard proto == .https else { throw n.error("'http3' applies to protocol https listeners only (QUIC needs the listener's certificates)") }
+            http3 = try parseHTTP3Settings(n, maxHeaderBytes: http.limits.maxHeaderBytes)
         }
         var acceptsProxy = false
         if let n = m.optional("proxy_protocol") {
@@ -160,6 +165,12 @@ extension ConfigLoader {
         var l = ListenerConfig(name: name, address: address, proto: proto, routes: routes, http: http, location: node.location)
         l.tls = tls
         l.http2 = http2
+        l.http3 = http3
+        if http3.enabled, let t = tls {
+            // GnuTLS reads the same PEM files the TLS listener uses; a bad file fails here.
+            do { l.quicContext = try QUICServerContext(certificates: t.certificates) }
+            catch { throw (m.optional("http3") ?? node).error(error.description) }
+        }
         l.acceptsProxyProtocol = acceptsProxy
         l.proxyProtocolTimeoutMs = proxyTimeout
         l.maxConnections = maxConnections

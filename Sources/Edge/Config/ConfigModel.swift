@@ -116,6 +116,10 @@ package struct ListenerConfig: Sendable {
     var http = HTTPListenerSettings()
     /// `http2: { cleartext: true, ... }` (see HTTP2/HTTP2Settings.swift).
     var http2 = HTTP2Settings()
+    /// `http3: on | { ... }` on an https listener (see HTTP3/HTTP3Settings.swift).
+    var http3 = HTTP3Settings()
+    /// GnuTLS credentials for QUIC, built by the loader when http3 is on.
+    var quicContext: QUICServerContext? = nil
     var location: SourceLocation
     /// `protocol: tcp`: the cluster every connection is relayed to.
     var streamCluster: String? = nil

@@ -220,6 +220,7 @@ extension Reactor {
             if let length { w.append("Content-Length: "); w.appendDecimal(length); w.append("\r\n") }
             w.append("Via: 1.1 edge\r\n")
             if exchanges[xi].cache.active { appendCacheStatus(&w, xi) }
+            appendAltSvc(&w, xi)
             appendAttempts(&w, xi)
             if !exchanges[xi].keepAlive { w.append("Connection: close\r\n") }
             else if exchanges[xi].versionMinor == 0 { w.append("Connection: keep-alive\r\n") }

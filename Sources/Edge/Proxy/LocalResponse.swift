@@ -30,6 +30,7 @@ extension Reactor {
         w.append("\r\n")
         if let cause { w.append("x-edge-error: "); w.append(cause); w.append("\r\n") }
         appendAttempts(&w, xi)
+        appendAltSvc(&w, xi)
         w.append(exchanges[xi].keepAlive ? "" : "Connection: close\r\n")
         w.append("\r\n")
         if exchanges[xi].method != .head {
@@ -46,6 +47,7 @@ extension Reactor {
         if id < 0 { closeSock(c); return }
         var w = headWriter(id)
         w.append(route.directHead.buffer)
+        appendAltSvc(&w, xi)
         w.append(exchanges[xi].keepAlive ? "" : "Connection: close\r\n")
         w.append("\r\n")
         guard commitHead(c, id, w) else { closeSock(c); return }
@@ -99,6 +101,7 @@ extension Reactor {
         socks[i].timer = .none
         if socks[i].closing || socks[i].kind == .free { return }
         if socks[i].http2 { h2Timer(slot, kind); return }
+        if socks[i].kind == .quic { quicTimer(slot); return }
         if socks[i].kind == .upstream && h2Serves(slot) && kind != .upstreamIdle { h2UpstreamTimer(slot, kind); return }
         switch kind {
         case .none:

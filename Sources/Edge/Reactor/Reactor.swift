@@ -94,6 +94,8 @@ final class Reactor {
     var http2Storage: HTTP2Tables? = nil
     /// DTLS sessions and listen state, made on this worker's first DTLS datagram (Transport/DTLS/).
     var dtls: DTLSTables? = nil
+    /// QUIC/HTTP/3 tables, made when this worker adopts its first http3 socket (HTTP3/QUICTables.swift).
+    var quicStorage: QUICTables? = nil
 
     init(index: Int, publisher: SnapshotPublisher, runtime: RuntimeConfig, maxHeaderBytes: Int, stats: WorkerStats,
          admission: Admission) throws {
@@ -369,6 +371,7 @@ final class Reactor {
         let op = UserData.op(ud)
         let slot = UserData.slot(ud)
         if op == Op.accept.rawValue { onAccept(Int(slot), res, flags); return }
+        if op == Op.quicRead.rawValue { onQUICReadable(Int(slot), res, more: flags & EDGE_CQE_F_MORE != 0); return }
         if op == Op.udpRead.rawValue { onUDPListenerReadable(Int(slot), res, more: flags & EDGE_CQE_F_MORE != 0); return }
         let hasBuffer = flags & EDGE_CQE_F_BUFFER != 0
         let more = flags & EDGE_CQE_F_MORE != 0

@@ -82,7 +82,7 @@ struct Ring {
 /// What a completion belongs to, packed into the 64-bit io_uring user_data:
 /// op (8 bits) | socket slot (32 bits) | slot generation (24 bits).
 enum Op: UInt8 {
-    case accept = 1, recv, send, connect, cancel, pollIn, pollOut, udpRead
+    case accept = 1, recv, send, connect, cancel, pollIn, pollOut, udpRead, quicRead
 }
 
 struct UserData {

@@ -83,6 +83,7 @@ extension Reactor {
         current = Int32(k)
         lastPublication = pointer
         applyListeners(pub.listenerFds.indices.contains(index) ? pub.listenerFds[index] : [])
+        applyQUICSockets(pub.quicFds.indices.contains(index) ? pub.quicFds[index] : [], workers: pub.quicFds.count)
         stats.adoptedGeneration.store(pub.generation, ordering: .releasing)
         if old >= 0 {
             closePooled(old)

@@ -1,7 +1,8 @@
 import Protocols
 
 /// Which side of the proxy a socket slot serves.
-enum SockKind: UInt8 { case free, client, upstream, udpSession }
+/// `quic`: a QUIC connection (HTTP3/); the slot holds its timer, no socket.
+enum SockKind: UInt8 { case free, client, upstream, udpSession, quic }
 
 /// State of a socket's multishot recv.
 enum RecvState: UInt8 { case idle, armed, cancelling }

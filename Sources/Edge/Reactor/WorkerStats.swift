@@ -61,6 +61,7 @@ struct WorkerStats: @unchecked Sendable {
     let cache = CacheStats()
     /// DTLS counters (Transport/DTLS/DTLSStats.swift).
     let dtls = DTLSStats()
+    let http3 = HTTP3Stats()
 
     @inline(__always) func bump(_ a: UnsafeAtomic<Int>, _ by: Int = 1) {
         a.wrappingIncrement(by: by, ordering: .relaxed)

@@ -149,6 +149,10 @@ package struct CompiledListener {
     var label: StaticBytes = .empty
     /// HTTP/2 on this listener (HTTP2/HTTP2Settings.swift).
     var http2 = CompiledHTTP2()
+    /// HTTP/3 on this listener's UDP port (HTTP3/HTTP3Settings.swift); the
+    /// retained `QUICServerContext` is released with the table.
+    var http3 = CompiledHTTP3()
+    var quicContext: UnsafeMutableRawPointer? = nil
 }
 
 package struct CompiledEndpoint {
@@ -274,7 +278,7 @@ package final class RouteTable: @unchecked Sendable {
     }
 
     deinit {
-        for l in listeners { TLSServerContext.release(l.tlsContext) }
+        for l in listeners { TLSServerContext.release(l.tlsContext); QUICServerContext.release(l.quicContext) }
         for c in clusters { TLSClientContext.release(c.tlsClient) }
         for md in regexMatchData { Regex.freeMatchData(md) }
         regexMatchData.baseAddress?.deallocate()

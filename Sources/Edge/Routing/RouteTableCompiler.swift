@@ -46,6 +46,10 @@ package enum RouteTableCompiler {
             }
             c.label(listener: &cl, l, firstRoute: first)
             cl.http2 = CompiledHTTP2(l.http2)
+            if l.http3.enabled, let q = l.quicContext {
+                cl.http3 = CompiledHTTP3(l.http3, altSvc: c.arena.intern("Alt-Svc: h3=\":\(l.address.port)\"; ma=86400\r\n"))
+                cl.quicContext = q.retainedPointer()
+            }
             c.parts.listeners.append(cl)
         }
         let table = RouteTable(parts: c.parts, index: index, arena: c.arena, generation: generation, workerSlots: workers)

@@ -249,6 +249,7 @@ final class EdgeServer: AdminStatusProvider, @unchecked Sendable {
         out += HealthRegistry.shared.renderMetrics(workers: workers)
         renderHTTP2Metrics(&out)
         renderCacheMetrics(&out)
+        renderHTTP3Metrics(&out)
         let r = reloader.lastStatus
         out += "# HELP edge_config_last_reload_success Whether the last reload was accepted.\n# TYPE edge_config_last_reload_success gauge\n"
         out += "edge_config_last_reload_success \(r.ok ? 1 : 0)\n"

@@ -12,6 +12,8 @@ extension ListenerConfig {
 
 final class ListenerSet {
     private var byAddress: [String: [Int32]] = [:]
+    /// QUIC sockets of http3 listeners, kept across reloads like the others (HTTP3/QUICSockets.swift).
+    var quicByAddress: [String: [Int32]] = [:]
     let workers: Int
 
     init(workers: Int) { self.workers = workers }

@@ -81,12 +81,13 @@ final class Reloader: @unchecked Sendable {
     /// Publishes `config` (first start or reload). Throws on listener bind errors.
     func publish(_ config: EdgeConfig) throws {
         let fds = try listenerSet.sockets(for: config.listeners)
+        let quicFds = try listenerSet.quicSockets(for: config.listeners)
         generation += 1
         let table = RouteTableCompiler.compile(config, generation: generation)
         // Per-worker regex match data for every reactor actually running.
         table.prepareForWorkers(listenerSet.workers)
         HealthRegistry.shared.configure(config)
-        publisher.publish(Publication(generation: generation, table: table, listenerFds: fds))
+        publisher.publish(Publication(generation: generation, table: table, listenerFds: fds, quicFds: quicFds))
         running = config
     }
 

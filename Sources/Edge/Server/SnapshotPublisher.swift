@@ -7,10 +7,13 @@ final class Publication: @unchecked Sendable {
     let generation: Int
     let table: RouteTable
     let listenerFds: [[Int32]]
-    init(generation: Int, table: RouteTable, listenerFds: [[Int32]]) {
+    /// QUIC (http3) UDP sockets per worker, by listener index (-1: none).
+    let quicFds: [[Int32]]
+    init(generation: Int, table: RouteTable, listenerFds: [[Int32]], quicFds: [[Int32]] = []) {
         self.generation = generation
         self.table = table
         self.listenerFds = listenerFds
+        self.quicFds = quicFds
     }
 }
 
