@@ -110,8 +110,8 @@ def main():
           f"{'PASS' if per <= 2048 else 'MISS'} |")
     else:
         w("| RSS per idle client connection <= 2 KiB | not measured | N/A |")
-    w("| h2c req/s >= 1.3x best peer | h2c not implemented yet | N/A |")
-    w("| TLS HTTP/1.1 req/s >= 1.5x best peer | TLS not implemented yet | N/A |")
+    w("| h2c req/s >= 1.3x best peer | measured by comparison/h2c (h2load, same-run peers) | see there |")
+    w("| TLS HTTP/1.1 req/s >= 1.5x best peer | measured by comparison/tls (same-run peers) | see there |")
     w("| TCP relay Gbps >= 1.5x HAProxy | see TCP-RESULTS.md (Benchmarks/tcp-relay): 1.27x HAProxy, 0.95x HAProxy+splice; load-bound | MISS |")
     w("")
     w("![req/s and p99 per proxy](results.png)")
